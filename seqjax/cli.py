@@ -1,0 +1,124 @@
+"""``seqjax <part> <verb>``: parse a config, call the library, print. Nothing else lives here.
+
+Errors a user can fix (:class:`seqjax.SeqjaxError`) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+
+import numpy as np
+
+from seqjax import SeqjaxError, configs
+
+
+def _add_config(parser: argparse.ArgumentParser, cls) -> None:
+    """Every field of dataclass ``cls`` becomes ``--field-name`` with its default."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        typ = hints[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        if typ is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            parser.add_argument(flag, type=typ, default=f.default, help=f"default: {f.default!r}")
+
+
+def _config(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+# ---- markov -----------------------------------------------------------------------------------
+def run_markov(cfg: configs.MarkovConfig) -> dict:
+    from seqjax import markov
+    from seqjax.data import text as textdata
+
+    text = textdata.read_text(cfg.text) if cfg.text else textdata.load_nietzsche(cfg.data_dir or None)
+    syms = markov.symbols_of(text, cfg.unit)
+    cut = len(syms) - int(round(len(syms) * cfg.valid_fraction))
+    train, held = syms[:cut], syms[cut:]
+    alphabet = sorted(set(syms)) if cfg.unit == "char" else None
+    chain = markov.MarkovChain.fit(train, cfg.order, cfg.beta, alphabet, unk=cfg.unit == "word")
+    out: dict = {"order": cfg.order, "unit": cfg.unit, "symbols": chain.V}
+    print(f"{cfg.unit}-level order-{cfg.order} Markov chain: {len(train):,} training symbols, "
+          f"{chain.V} distinct, {len(held):,} held out")
+    if cfg.unit == "char" and cfg.order >= 1:
+        one = chain if cfg.order == 1 else markov.MarkovChain.fit(train, 1, cfg.beta, alphabet)
+        out["count_a_b"] = one.count(["a"], "b")
+        print(f"transitions 'a' -> 'b': {out['count_a_b']}")
+        p = one.next_distribution(["a"])
+        top = np.argsort(-p)[:8]
+        print("P(next | 'a'): " + ", ".join(f"{one.symbols[i]!r} {p[i]:.3f}" for i in top))
+        pj = one.next_distribution(["j"])
+        out["most_likely_after_j"] = one.symbols[int(np.argmax(pj))]
+        print(f"most likely letter after 'j': {out['most_likely_after_j']!r} (p = {pj.max():.3f})")
+    start = list(cfg.start) if cfg.unit == "char" else cfg.start.split()
+    sample = chain.sample(cfg.sample, start, cfg.seed)
+    joiner = "" if cfg.unit == "char" else " "
+    print(f"\n--- {cfg.sample} sampled {cfg.unit}s (seed {cfg.seed}) ---\n{joiner.join(sample)}\n---")
+    out["held_out_bits"] = chain.bits_per_symbol(held, context=train)
+    print(f"held-out cross-entropy: {out['held_out_bits']:.4f} bits per {cfg.unit} "
+          f"(last {cfg.valid_fraction:.0%}, smoothing beta={cfg.beta})")
+    return out
+
+
+# ---- embeddings --------------------------------------------------------------------------------
+def run_embeddings(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -> None:
+    from seqjax import embeddings as emb
+    from seqjax.data import glove
+
+    wv = glove.load(cfg.vectors, cfg.data_dir or None)
+    if verb == "neighbours":
+        if not words:
+            raise SeqjaxError("seqjax embeddings neighbours WORD [WORD ...]: give at least one word")
+        index = emb.Index(wv, cfg.metric)
+        for w in words:
+            print(f"nearest to {w!r} ({cfg.metric}):")
+            print(emb.format_tuples(emb.closest_words(wv, emb.get_vector(wv, w), cfg.n,
+                                                      cfg.metric, exclude=(w,), index=index)))
+    elif verb == "analogy":
+        if len(words) != 3:
+            raise SeqjaxError("seqjax embeddings analogy A B C: give exactly three words "
+                              "(A : B :: C : ?), e.g. man king woman")
+        a, b, c = words
+        print(f"{a} : {b} :: {c} : ?  ({cfg.metric})")
+        print(emb.format_tuples(emb.analogy(wv, a, b, c, cfg.n, cfg.metric)))
+    elif verb == "evaluate":
+        if len(words) != 1:
+            raise SeqjaxError("seqjax embeddings evaluate FILE: give one questions-words file")
+        res = emb.evaluate_analogies(wv, emb.read_questions(words[0]), cfg.restrict or None, cfg.metric)
+        print(res.table())
+    else:
+        raise SeqjaxError(f"seqjax embeddings {verb!r}: choose neighbours, analogy or evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="part", required=True)
+    m = sub.add_parser("markov", help="n-order Markov chain baseline")
+    _add_config(m, configs.MarkovConfig)
+    e = sub.add_parser("embeddings", help="GloVe / word2vec analysis")
+    e.add_argument("verb", choices=["neighbours", "analogy", "evaluate"])
+    e.add_argument("words", nargs="*")
+    _add_config(e, configs.EmbeddingsConfig)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.part == "markov":
+            run_markov(_config(configs.MarkovConfig, args))
+        elif args.part == "embeddings":
+            run_embeddings(_config(configs.EmbeddingsConfig, args), args.verb, args.words)
+    except SeqjaxError as err:
+        print(f"seqjax: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Length-bucketed, padded batches with static shapes.
+
+Every batch is a dict of numpy arrays::
+
+    ids      int32[batch, T]   token ids, padded with ``pad_id`` past each length
+    lengths  int32[batch]      true lengths (>= 1; 0 for padding rows)
+    labels   float32[batch]    targets (0 for padding rows)
+    weights  float32[batch]    1 for real examples, 0 for padding rows
+
+``T`` is always one of ``boundaries`` (the smallest that fits the longest example of the
+batch), and every batch has exactly ``batch_size`` rows — the last one is filled with
+weight-0 rows — so a jit-compiled step compiles at most ``len(boundaries)`` programs and
+metrics summed with ``weights`` are exact. Examples longer than ``boundaries[-1]`` are
+truncated to it (``max_len``).
+
+Training order (``shuffle=True``, torchtext ``BucketIterator``-like): shuffle with the seed,
+cut into pools of ``pool`` batches, sort each pool by length, cut into batches, shuffle the
+batches. Evaluation order (``shuffle=False``): sorted by length; every example exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from seqjax import SeqjaxError
+
+
+def default_boundaries(max_len: int, smallest: int = 16) -> tuple[int, ...]:
+    """Powers of two from ``smallest`` up to and including ``max_len``: ``(16, 32, ..., max_len)``."""
+    b, out = smallest, []
+    while b < max_len:
+        out.append(b)
+        b *= 2
+    return tuple(out) + (max_len,)
+
+
+def batch_order(lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
+                epoch: int = 0, pool: int = 50) -> list[np.ndarray]:
+    """Index arrays, one per batch, covering ``range(len(lengths))`` exactly once."""
+    n = len(lengths)
+    if shuffle:
+        rng = np.random.default_rng([seed, epoch])
+        perm = rng.permutation(n)
+        chunks = [perm[i:i + pool * batch_size] for i in range(0, n, pool * batch_size)]
+        batches = []
+        for c in chunks:
+            c = c[np.argsort(lengths[c], kind="stable")]
+            batches += [c[i:i + batch_size] for i in range(0, len(c), batch_size)]
+        order = rng.permutation(len(batches))
+        return [batches[i] for i in order]
+    perm = np.argsort(lengths, kind="stable")
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def pad_batch(seqs: Sequence[np.ndarray], labels: np.ndarray, batch_size: int,
+              boundaries: Sequence[int], pad_id: int = 1, min_len: int = 1) -> dict:
+    """Pad ``seqs`` (each ``int32[len_i]``) into one static-shape batch (see module docstring).
+
+    ``min_len`` pads short examples up to a minimum padded length (e.g. the widest CNN filter).
+    """
+    if len(seqs) > batch_size:
+        raise ValueError(f"{len(seqs)} sequences do not fit a batch of {batch_size}")
+    lens = np.array([min(len(s), boundaries[-1]) for s in seqs], np.int32)
+    longest = max(int(lens.max()) if len(lens) else 1, min_len, 1)
+    T = next((b for b in boundaries if b >= longest), boundaries[-1])
+    ids = np.full((batch_size, T), pad_id, np.int32)
+    for i, s in enumerate(seqs):
+        ids[i, : lens[i]] = s[: lens[i]]
+    out_lens = np.zeros(batch_size, np.int32)
+    out_lens[: len(seqs)] = lens
+    out_labels = np.zeros(batch_size, np.float32)
+    out_labels[: len(seqs)] = labels
+    weights = np.zeros(batch_size, np.float32)
+    weights[: len(seqs)] = 1.0
+    return {"ids": ids, "lengths": out_lens, "labels": out_labels, "weights": weights}
+
+
+class BucketedBatches:
+    """An epoch-indexed iterable of padded batches over encoded sequences.
+
+    Args:
+      seqs: ``n`` arrays ``int32[len_i]`` (empty sequences are rejected).
+      labels: ``float32[n]``.
+      batch_size: rows per batch (static).
+      boundaries: allowed padded lengths, ascending; default powers of two up to the longest.
+      shuffle, seed: training order per ``(seed, epoch)``; evaluation when ``shuffle=False``.
+
+    ``batches(epoch, start=k)`` skips the first ``k`` batches (exact resume).
+    """
+
+    def __init__(self, seqs: Sequence[np.ndarray], labels, batch_size: int,
+                 boundaries: Sequence[int] | None = None, shuffle: bool = False, seed: int = 0,
+                 pad_id: int = 1, min_len: int = 1, pool: int = 50):
+        if len(seqs) == 0:
+            raise SeqjaxError("no examples to batch: the dataset is empty")
+        self.seqs = list(seqs)
+        self.labels = np.asarray(labels, np.float32)
+        self.lengths = np.array([len(s) for s in self.seqs], np.int32)
+        if (self.lengths == 0).any():
+            i = int(np.flatnonzero(self.lengths == 0)[0])
+            raise SeqjaxError(f"example {i} has no tokens; drop empty texts before batching")
+        self.batch_size = batch_size
+        self.boundaries = tuple(boundaries) if boundaries else default_boundaries(int(self.lengths.max()))
+        self.shuffle, self.seed, self.pad_id, self.min_len, self.pool = shuffle, seed, pad_id, min_len, pool
+
+    def __len__(self) -> int:
+        return -(-len(self.seqs) // self.batch_size)
+
+    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[dict]:
+        order = batch_order(self.lengths, self.batch_size, self.shuffle, self.seed, epoch, self.pool)
+        for idx in order[start:]:
+            yield pad_batch([self.seqs[i] for i in idx], self.labels[idx], self.batch_size,
+                            self.boundaries, self.pad_id, self.min_len)
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.batches(0)
+
+
+class ArrayBatches:
+    """Fixed-shape batches of equal-length rows (char windows): ``x int32[batch, T]``, ``y``.
+
+    Each batch: ``{"ids": int32[batch, T], "labels": int32[batch, ...], "weights": float32[batch]}``;
+    the last batch is filled with weight-0 rows. Shuffled per ``(seed, epoch)`` when ``shuffle``.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
+                 seed: int = 0):
+        if len(x) == 0:
+            raise SeqjaxError("no examples to batch: the text is shorter than one window")
+        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[dict]:
+        n, B = len(self.x), self.batch_size
+        perm = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        for b in range(start, len(self)):
+            idx = perm[b * B:(b + 1) * B]
+            k = len(idx)
+            if k < B:
+                idx = np.concatenate([idx, np.zeros(B - k, idx.dtype)])
+            w = np.zeros(B, np.float32)
+            w[:k] = 1.0
+            yield {"ids": self.x[idx], "labels": self.y[idx], "weights": w}
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.batches(0)

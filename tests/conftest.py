@@ -1,0 +1,46 @@
+"""Test configuration: strict numpy rank promotion, small made-up data helpers."""
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def real_data_dir() -> Path:
+    """The real corpora: $SEQJAX_DATA_DIR, else ../shared/data beside the repo."""
+    return Path(os.environ.get("SEQJAX_DATA_DIR") or SHARED_DATA)
+
+
+def make_imdb_tar(path: Path, reviews: dict) -> Path:
+    """Write an aclImdb-layout .tar.gz; ``reviews[(split, label)] = [texts]``."""
+    with tarfile.open(path, "w:gz") as tar:
+        for (split, label), texts in reviews.items():
+            for i, t in enumerate(texts):
+                data = t.encode("utf-8")
+                info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{i}_{7 if label == 'pos' else 2}.txt")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def tiny_reviews():
+    return {
+        ("train", "pos"): ["a great film<br />truly great", "loved it", "wonderful acting"],
+        ("train", "neg"): ["awful film", "I didn't like it", "boring and bad"],
+        ("test", "pos"): ["great great"],
+        ("test", "neg"): ["bad bad"],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Downloads go to a per-test cache; tests never touch the user's."""
+    monkeypatch.setenv("SEQJAX_CACHE", str(tmp_path / "cache"))

@@ -1,0 +1,30 @@
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from seqjax import cli, configs
+
+
+def test_markov_cli_on_a_user_text(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("abab acab jujube " * 50)
+    assert cli.main(["markov", "--text", str(tmp_path / "t.txt"), "--sample", "20", "--start", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "most likely letter after 'j': 'u'" in out
+    assert re.search(r"held-out cross-entropy: \d\.\d+ bits per char", out)
+
+
+def test_user_errors_exit_2_with_one_message(tmp_path):
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe abc")
+    r = subprocess.run([sys.executable, "-m", "seqjax.cli", "markov", "--text", str(tmp_path / "bad.txt")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("seqjax: error:") and "bad.txt" in r.stderr
+
+
+def test_every_config_field_is_read_somewhere():
+    src = "\n".join(p.read_text() for p in Path(cli.__file__).parent.rglob("*.py"))
+    for cls in [getattr(configs, n) for n in dir(configs) if n.endswith("Config")]:
+        for f in dataclasses.fields(cls):
+            assert re.search(rf"\bcfg\.{f.name}\b", src), f"{cls.__name__}.{f.name} is never read"
