@@ -95,6 +95,18 @@ def run_embeddings(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -
         raise SeqjaxError(f"seqjax embeddings {verb!r}: choose neighbours, analogy or evaluate")
 
 
+# ---- charlm ------------------------------------------------------------------------------------
+def run_charlm(args) -> None:
+    from seqjax.tasks import charlm
+
+    if args.verb == "train":
+        charlm.train(_config(configs.CharLMConfig, args))
+    else:
+        ckpt = args.checkpoint or str(__import__("pathlib").Path(args.out) / "checkpoints")
+        print(args.seed_text + charlm.sample_from_checkpoint(
+            ckpt, args.seed_text, args.temperature, args.length, args.seed))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="part", required=True)
@@ -104,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("verb", choices=["neighbours", "analogy", "evaluate"])
     e.add_argument("words", nargs="*")
     _add_config(e, configs.EmbeddingsConfig)
+    c = sub.add_parser("charlm", help="char-level language model (train | sample)")
+    c.add_argument("verb", choices=["train", "sample"])
+    _add_config(c, configs.CharLMConfig)
+    c.add_argument("--checkpoint", default="", help="sample: a run's checkpoints directory")
+    c.add_argument("--temperature", type=float, default=0.5)
+    c.add_argument("--length", type=int, default=400)
+    c.add_argument("--seed-text", default="supposing that truth is a woman--what th")
     return p
 
 
@@ -114,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             run_markov(_config(configs.MarkovConfig, args))
         elif args.part == "embeddings":
             run_embeddings(_config(configs.EmbeddingsConfig, args), args.verb, args.words)
+        elif args.part == "charlm":
+            run_charlm(args)
     except SeqjaxError as err:
         print(f"seqjax: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -40,3 +40,44 @@ class EmbeddingsConfig:
     n: int = 10
     restrict: int = 300_000  # evaluate: only the most frequent words
     data_dir: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CharLMConfig:
+    """Char-level LSTM language model (lab 7.1, part 2).
+
+    ``seqjax charlm train`` trains the lab's CharPredictor (embedding 8, LSTM 128, RMSprop
+    0.01, batch 128, 40-char windows every 3) for 10 epochs on Nietzsche, prints samples at
+    4 temperatures after each epoch and the held-out bits/char beside the Markov chains'.
+    ``--layers 2`` is the lab's 2-layer variant. See results/README.md for the numbers.
+    """
+
+    text: str = ""  # any UTF-8 file; empty = Nietzsche
+    text_errors: str = "strict"  # strict | replace
+    data_dir: str = ""
+    cell: str = "lstm"  # rnn | gru | lstm
+    layers: int = 1
+    embed: int = 8
+    hidden: int = 128
+    dropout: float = 0.0
+    objective: str = "last"  # last (the lab) | every
+    stateful: bool = False  # with every: carry state across chunks (truncated BPTT)
+    seq_len: int = 40
+    window_step: int = 3
+    batch_size: int = 128
+    epochs: int = 10
+    optimizer: str = "rmsprop"
+    lr: float = 0.01
+    clip: float = 0.0
+    lr_schedule: str = "constant"  # constant | cosine
+    valid_fraction: float = 0.1
+    seed: int = 0
+    sample_length: int = 400
+    temperatures: str = "0.2,0.5,1.0,1.2"
+    markov_orders: str = "1,3"
+    out: str = "runs/charlm"
+    resume: bool = False
+    ckpt_every: int = 0
+    unroll: int = 1
+    eval_batch_size: int = 1024
+    results: str = ""  # write a results JSON here

@@ -148,3 +148,44 @@ class ArrayBatches:
 
     def __iter__(self) -> Iterator[dict]:
         return self.batches(0)
+
+
+class StreamBatches:
+    """Contiguous chunks of ``B`` parallel streams through a text (truncated BPTT).
+
+    The ids are cut into ``batch_size`` equal streams; batch ``k`` holds chars
+    ``[k*T, (k+1)*T)`` of every stream as ``ids int32[B, T]`` and the next chars as
+    ``labels int32[B, T]``. Row ``b`` of batch ``k+1`` continues row ``b`` of batch ``k``, so
+    a model may carry its state from one batch to the next. The order never changes.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int):
+        L = (len(ids) - 1) // batch_size
+        self.n = L // seq_len
+        if self.n == 0:
+            raise SeqjaxError(f"the text ({len(ids)} chars) is too short for {batch_size} streams "
+                              f"of --seq-len {seq_len}; lower --batch-size or --seq-len")
+        self.x = ids[: batch_size * L].reshape(batch_size, L)
+        self.y = ids[1: batch_size * L + 1].reshape(batch_size, L)
+        self.batch_size, self.seq_len = batch_size, seq_len
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[dict]:
+        T = self.seq_len
+        w = np.ones(self.batch_size, np.float32)
+        for k in range(start, self.n):
+            yield {"ids": self.x[:, k * T:(k + 1) * T], "labels": self.y[:, k * T:(k + 1) * T], "weights": w}
+
+
+def chunks(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping chunks for next-char training at every position.
+
+    Returns ``x int32[n, seq_len]`` and ``y int32[n, seq_len]`` with ``y[i, t] = x[i, t+1]``
+    (the last label is the char after the chunk); ``n = (len(ids) - 1) // seq_len``.
+    """
+    n = (len(ids) - 1) // seq_len
+    x = ids[: n * seq_len].reshape(n, seq_len)
+    y = ids[1: n * seq_len + 1].reshape(n, seq_len)
+    return x.astype(np.int32), y.astype(np.int32)

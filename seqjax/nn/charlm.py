@@ -1,0 +1,126 @@
+"""The lab's character-level language model (CharPredictor) and its variants.
+
+``CharLM``: embedding (``embed`` = 8) -> ``RNN`` (any cell, ``layers`` deep, ``hidden`` = 128)
+-> dense over the ``vocab`` chars. Parameter names mirror the lab's PyTorch module
+(``emb``, ``lstm``/``rnn``, ``lin``).
+
+Objectives (see :func:`lm_loss`):
+
+* ``last`` — the lab: a window ``ids [B, T]`` is scored on the char after it, from the
+  output at the last timestep;
+* ``every`` — a contiguous chunk ``ids [B, T]`` is scored at every position on the next
+  char (``labels [B, T]``), optionally from a carried state (truncated BPTT).
+
+:func:`sample` generates text inside one jit-compiled ``lax.scan``: the seed is read once,
+then each step feeds the sampled char back with the state carried — O(1) work per char.
+Sampling draws from the logits with ``jax.random.categorical``, which never hits the
+"sum(pvals) > 1" failure of sampling from float32 probabilities.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from seqjax.nn.cells import zero_carry
+from seqjax.nn.recurrent import RNN
+
+
+class CharLM(nn.Module):
+    """Attributes: vocab, embed, hidden, layers, cell, dropout, unroll, dtype.
+
+    Call: ``(ids int32[B, T], initial=None, train=False, last_only=True)`` ->
+    ``(logits float32[B, vocab] if last_only else float32[B, T, vocab], finals)``.
+    """
+
+    vocab: int
+    embed: int = 8
+    hidden: int = 128
+    layers: int = 1
+    cell: str = "lstm"
+    dropout: float = 0.0
+    unroll: int = 1
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.emb = nn.Embed(self.vocab, self.embed, embedding_init=nn.initializers.normal(1.0))
+        self.rnn = RNN(self.hidden, self.cell, self.layers, dropout=self.dropout,
+                       unroll=self.unroll, dtype=self.dtype)
+        bound = 1.0 / self.hidden**0.5  # PyTorch nn.Linear init
+        uni = lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
+        self.lin = nn.Dense(self.vocab, kernel_init=uni, bias_init=uni, dtype=self.dtype)
+
+    def __call__(self, ids, initial=None, train: bool = False, last_only: bool = True):
+        out, finals = self.rnn(self.emb(ids), None, initial, train)
+        if last_only:
+            out = out[:, -1]
+        return self.lin(out).astype(jnp.float32), finals
+
+    def step(self, ids_B, carries):
+        """One char per row: ``ids int32[B]`` -> ``(logits float32[B, vocab], carries)``."""
+        h, carries = self.rnn.step(self.emb(ids_B), carries)
+        return self.lin(h).astype(jnp.float32), carries
+
+    def zero_state(self, batch: int):
+        """The zero initial state: a list over layers of carries ``[batch, hidden]``."""
+        return [zero_carry(self.cell, batch, self.hidden, self.dtype) for _ in range(self.layers)]
+
+
+def lm_loss(model: CharLM, objective: str):
+    """A loss for :func:`seqjax.train.loop.fit`: ``(params, batch, rng, train) -> (mean, sums)``.
+
+    ``batch``: ``ids int32[B, T]``, ``labels int32[B]`` (last) or ``int32[B, T]`` (every),
+    ``weights float32[B]``; with ``every`` and a carried state, ``carry`` (list of carries).
+    Sums: ``loss`` (nats, summed over scored chars), ``correct``, ``count`` (scored chars).
+    """
+
+    def loss_fn(params, batch, rng, train):
+        logits, finals = model.apply(params, batch["ids"], batch.get("carry"), train,
+                                     last_only=objective == "last", rngs={"dropout": rng})
+        w = batch["weights"]
+        if objective == "every":
+            w = jnp.broadcast_to(w[:, None], batch["labels"].shape)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"])
+        count = w.sum()
+        sums = {"loss": (ce * w).sum(),
+                "correct": ((logits.argmax(-1) == batch["labels"]) * w).sum(),
+                "count": count}
+        aux = {"carry": jax.lax.stop_gradient(finals)} if "carry" in batch else {}
+        return sums["loss"] / jnp.maximum(count, 1.0), (sums, aux)
+
+    return loss_fn
+
+
+@functools.partial(jax.jit, static_argnames=("model", "length"))
+def sample(model: CharLM, params, seed_ids, length: int, temperatures, key):
+    """Continue a seed at several temperatures in one compiled program.
+
+    Args:
+      seed_ids: ``int32[S]`` the seed text (S >= 1).
+      length: chars to generate.
+      temperatures: ``float32[K]``; one row per temperature.
+      key: a ``jax.random`` key.
+    Returns:
+      ``int32[K, length]`` generated ids.
+    """
+    K = temperatures.shape[0]
+    ids = jnp.broadcast_to(seed_ids[None, :], (K, seed_ids.shape[0]))
+    # read the seed except its last char; the scan starts by feeding that char
+    state = model.zero_state(K)
+    if seed_ids.shape[0] > 1:
+        _, state = model.apply(params, ids[:, :-1], state, last_only=True)
+
+    def body(carry, k):
+        last, state = carry
+        logits, state = model.apply(params, last, state, method=CharLM.step)
+        nxt = jax.random.categorical(k, logits / temperatures[:, None], axis=-1).astype(jnp.int32)
+        return (nxt, state), nxt
+
+    keys = jax.random.split(key, length)
+    _, out = jax.lax.scan(body, (ids[:, -1], state), keys)
+    return out.T

@@ -1,0 +1,187 @@
+"""The char-LM experiment: data, model, ``fit``, held-out bits/char, samples, results.
+
+``train(cfg)`` is what ``seqjax charlm train`` runs; ``sample_from_checkpoint`` is
+``seqjax charlm sample``. Held-out bits/char is measured the same way for every model and
+objective: each char of the held-out tail predicted from the 40 chars before it (the lab's
+context), and compared with Markov chains fitted on the same training head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax import SeqjaxError, configs, markov
+from seqjax.data import batching, text as textdata
+from seqjax.nn.charlm import CharLM, lm_loss, sample
+from seqjax.tasks.common import write_results
+from seqjax.train import loop, parallel
+from seqjax.train.callbacks import SampleText
+from seqjax.train.checkpoint import Checkpointer, read_meta
+from seqjax.train.state import TrainState, make_optimizer
+
+LN2 = math.log(2.0)
+
+
+def _check(cfg: configs.CharLMConfig) -> None:
+    if cfg.cell not in ("rnn", "gru", "lstm"):
+        raise SeqjaxError(f"--cell {cfg.cell!r}: choose rnn, gru or lstm")
+    if cfg.objective not in ("last", "every"):
+        raise SeqjaxError(f"--objective {cfg.objective!r}: choose last or every")
+    if cfg.stateful and cfg.objective != "every":
+        raise SeqjaxError("--stateful needs --objective every")
+    if cfg.batch_size % jax.device_count():
+        raise SeqjaxError(f"--batch-size {cfg.batch_size} is not divisible by the "
+                          f"{jax.device_count()} devices")
+
+
+def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
+    return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, cfg.unroll)
+
+
+def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
+    key = jax.random.PRNGKey(cfg.seed)
+    params = model.init(key, jnp.zeros((2, cfg.seq_len), jnp.int32))
+    tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, cfg.lr_schedule, total_steps)
+    carry = model.zero_state(cfg.batch_size) if cfg.stateful else None
+    return TrainState.create(params, tx, jax.random.fold_in(key, 1), carry)
+
+
+def load_corpus(cfg) -> textdata.CharCorpus:
+    text = (textdata.read_text(cfg.text, cfg.text_errors) if cfg.text
+            else textdata.load_nietzsche(cfg.data_dir or None))
+    corpus = textdata.CharCorpus.from_text(text, cfg.valid_fraction)
+    if len(corpus.train_ids) <= cfg.seq_len + 1:
+        raise SeqjaxError(f"the training text has {len(corpus.train_ids)} chars; --seq-len "
+                          f"{cfg.seq_len} needs more")
+    return corpus
+
+
+def train_data(cfg, corpus):
+    if cfg.objective == "last":
+        x, y = textdata.windows(corpus.train_ids, cfg.seq_len, cfg.window_step)
+        return batching.ArrayBatches(x, y, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    if cfg.stateful:
+        return batching.StreamBatches(corpus.train_ids, cfg.batch_size, cfg.seq_len)
+    x, y = batching.chunks(corpus.train_ids, cfg.seq_len)
+    return batching.ArrayBatches(x, y, cfg.batch_size, shuffle=True, seed=cfg.seed)
+
+
+def heldout_data(corpus, cfg, context: int = 40):
+    x, y = textdata.context_windows(corpus.valid_ids, corpus.train_ids, context)
+    bs = max(cfg.eval_batch_size - cfg.eval_batch_size % jax.device_count(), jax.device_count())
+    return batching.ArrayBatches(x, y, bs)
+
+
+def markov_bpc(corpus, orders) -> dict:
+    chars = list(corpus.vocab.chars)
+    train = [chars[i] for i in corpus.train_ids]
+    held = [chars[i] for i in corpus.valid_ids]
+    out = {}
+    for k in orders:
+        chain = markov.MarkovChain.fit(train, k, alphabet=chars)
+        out[f"markov_order{k}_bpc"] = chain.bits_per_symbol(held, context=train)
+    return out
+
+
+def make_generator(model: CharLM, vocab: textdata.CharVocab, length: int):
+    def generate(params, seed_text, temperatures, key):
+        ids = jnp.asarray(vocab.encode(seed_text))
+        out = sample(model, params, ids, length, jnp.asarray(temperatures, jnp.float32), key)
+        return [vocab.decode(row) for row in np.asarray(out)]
+
+    return generate
+
+
+def train(cfg: configs.CharLMConfig) -> dict:
+    """Train, evaluate and sample; returns the final metrics (and writes ``cfg.results``)."""
+    _check(cfg)
+    t_start = time.time()
+    corpus = load_corpus(cfg)
+    data = train_data(cfg, corpus)
+    held = heldout_data(corpus, cfg)
+    model = build_model(cfg, len(corpus.vocab))
+    state = init_state(cfg, model, cfg.epochs * len(data))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = Checkpointer(out / "checkpoints")
+    start, history, partial = (0, 0), [], None
+    if cfg.resume and ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(state)
+        start, history, partial = (meta["epoch"], meta["batch"]), meta["history"], meta.get("partial")
+        print(f"resumed from {ckpt.directory} at epoch {start[0] + 1}, batch {start[1]}")
+    elif ckpt.latest_step() is not None:
+        raise SeqjaxError(f"{ckpt.directory} already holds a run; pass --resume to continue it "
+                          f"or choose another --out")
+    print(f"{len(corpus.train_ids):,} training chars, {len(corpus.valid_ids):,} held out, "
+          f"{len(corpus.vocab)} distinct; {len(data)} batches of {cfg.batch_size} per epoch; "
+          f"devices: {jax.device_count()}")
+    last_loss = lm_loss(model, "last")
+    eval_step = loop.make_eval_step(last_loss)
+    mesh = parallel.make_mesh()
+
+    def valid_fn(state):
+        m = loop.evaluate(state.params, held, mesh=mesh, eval_step=eval_step, desc="held-out")
+        return {"heldout_loss": m["loss"], "heldout_bpc": m["loss"] / LN2, "heldout_accuracy": m["accuracy"]}
+
+    rng = np.random.default_rng(cfg.seed)
+    n_train = len(corpus.train_ids)
+
+    def seed_text(epoch):
+        i = np.random.default_rng([cfg.seed, epoch]).integers(0, n_train - 40)
+        return corpus.vocab.decode(corpus.train_ids[i:i + 39])
+
+    temps = [float(t) for t in cfg.temperatures.split(",")]
+    sampler = SampleText(make_generator(model, corpus.vocab, cfg.sample_length), seed_text, temps, cfg.seed)
+    run = loop.Run(out, ckpt_every=cfg.ckpt_every, checkpointer=ckpt,
+                   meta={"config": dataclasses.asdict(cfg), "vocab": corpus.vocab.chars, "kind": "charlm"})
+    reset = (lambda c: jax.tree.map(jnp.zeros_like, c)) if cfg.stateful else None
+    state, history = loop.fit(state, data, lm_loss(model, cfg.objective), cfg.epochs, run=run,
+                              callbacks=[sampler], mesh=mesh, start=start, history=history, partial=partial,
+                              reset_carry=reset, valid_fn=valid_fn, desc="charlm")
+    ckpt.close()
+    final = dict(history[-1]) if history else {}
+    mk = markov_bpc(corpus, [int(k) for k in cfg.markov_orders.split(",") if k])
+    print("held-out bits/char: " + ", ".join(
+        [f"{cfg.cell} {final.get('heldout_bpc', float('nan')):.4f}"] + [f"{k.split('_')[1]} {v:.4f}" for k, v in mk.items()]))
+    curves = [{k: v for k, v in h.items() if k in ("epoch", "train_loss", "heldout_loss", "heldout_bpc")}
+              for h in history]
+    title = f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}"
+    loop.plot_history(curves, out / "curves.png", title)
+    if cfg.results:
+        loop.plot_history(curves, Path(cfg.results).with_suffix(".png"), title)
+    result = {"heldout_bpc": final.get("heldout_bpc"), **mk, "history": history,
+              "wall_time_s": time.time() - t_start, "train_steps": int(jax.device_get(state.step))}
+    if cfg.results:
+        write_results(cfg.results, cfg, **result)
+    return result
+
+
+def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, length: int,
+                           seed: int = 0) -> str:
+    """Generate ``length`` chars after ``seed_text`` with the model saved in ``checkpoint``."""
+    meta = read_meta(checkpoint)
+    if meta.get("kind") != "charlm":
+        raise SeqjaxError(f"{checkpoint}: not a charlm checkpoint (kind {meta.get('kind')!r})")
+    cfg = configs.CharLMConfig(**meta["config"])
+    vocab = textdata.CharVocab(meta["vocab"])
+    if not seed_text:
+        raise SeqjaxError("--seed-text: give at least one character to start from")
+    seed_text = seed_text.lower()
+    vocab.encode(seed_text)  # clear error for chars outside the vocab
+    model = build_model(cfg, len(vocab))
+    template = init_state(dataclasses.replace(cfg, stateful=False), model, 1)
+    if cfg.stateful:
+        template = template.replace(carry=model.zero_state(cfg.batch_size))
+    ckpt = Checkpointer(Path(checkpoint).absolute())
+    state, _ = ckpt.restore(template)
+    ckpt.close()
+    gen = make_generator(model, vocab, length)
+    return gen(state.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]

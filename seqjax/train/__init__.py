@@ -1,0 +1,1 @@
+"""The training engine: TrainState, one fit/evaluate loop, data parallelism, checkpoints."""

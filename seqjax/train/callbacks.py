@@ -1,0 +1,68 @@
+"""Epoch-end callbacks for :func:`seqjax.train.loop.fit`: ``on_epoch_end(epoch, state, metrics)``.
+
+A callback may add entries to ``metrics`` (they go to the JSONL log and the history) and
+returns True to stop training.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import jax
+import numpy as np
+
+
+class SampleText:
+    """Print (and record in ``metrics["samples"]``) text generated at several temperatures.
+
+    Args:
+      generate: ``(params, seed_text, temperatures, key) -> list[str]``.
+      seed_texts: ``epoch -> str`` (the lab draws a random 39-char window each epoch).
+      temperatures: e.g. ``(0.2, 0.5, 1.0, 1.2)``. seed: base of the sampling key.
+    """
+
+    def __init__(self, generate: Callable, seed_texts: Callable[[int], str],
+                 temperatures=(0.2, 0.5, 1.0, 1.2), seed: int = 0, echo: bool = True):
+        self.generate, self.seed_texts, self.temperatures = generate, seed_texts, tuple(temperatures)
+        self.seed, self.echo = seed, echo
+
+    def on_epoch_end(self, epoch, state, metrics):
+        seed_text = self.seed_texts(epoch)
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), epoch)
+        texts = self.generate(state.params, seed_text, self.temperatures, key)
+        metrics["seed_text"] = seed_text
+        metrics["samples"] = {str(t): s for t, s in zip(self.temperatures, texts)}
+        if self.echo:
+            print(f'\n--- epoch {epoch + 1}: seed "{seed_text}"')
+            for t, s in zip(self.temperatures, texts):
+                print(f"--- temperature {t}:\n{seed_text}{s}\n")
+
+
+class EarlyStop:
+    """Stop when ``metric`` (lower is better) has not improved for ``patience`` epochs."""
+
+    def __init__(self, metric: str = "valid_loss", patience: int = 3):
+        self.metric, self.patience, self.best, self.bad = metric, patience, math.inf, 0
+
+    def on_epoch_end(self, epoch, state, metrics):
+        v = metrics.get(self.metric, math.inf)
+        if v < self.best:
+            self.best, self.bad = v, 0
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+
+class KeepBest:
+    """Keep a host copy of the params with the lowest ``metric`` (e.g. for the test set)."""
+
+    def __init__(self, metric: str = "valid_loss"):
+        self.metric, self.best, self.params, self.epoch = metric, math.inf, None, None
+
+    def on_epoch_end(self, epoch, state, metrics):
+        v = metrics.get(self.metric, math.inf)
+        if v < self.best:
+            self.best, self.epoch = v, epoch + 1
+            self.params = jax.device_get(state.params)
+        metrics[f"best_{self.metric}_epoch"] = self.epoch

@@ -1,0 +1,65 @@
+"""Orbax checkpoints: the TrainState plus a JSON ``meta`` record in one atomic step directory.
+
+``meta`` carries what a run needs besides arrays: the iterator position (``epoch``,
+``batch``), the config, the vocab and the metric history — so ``--resume`` continues
+exactly and ``predict``/``sample`` need nothing but the directory.
+
+Layout: ``DIR/<step>/{state,meta}`` (orbax ``CheckpointManager`` + ``ocp.args.Composite``).
+Restoring uses an abstract target built from a fresh state, so optimizer state comes back
+with its types.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+from seqjax import SeqjaxError
+
+
+class Checkpointer:
+    """Save / restore ``(TrainState, meta dict)`` under ``directory``; keeps ``max_to_keep``."""
+
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 2):
+        self.directory = Path(directory).absolute()
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+    def save(self, state, meta: dict, force: bool = True) -> None:
+        step = int(jax.device_get(state.step))
+        self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=force)
+        self.manager.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def restore(self, template_state, step: int | None = None):
+        """``(state, meta)`` of ``step`` (default: latest), typed like ``template_state``."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise SeqjaxError(f"{self.directory}: no checkpoint found; train first or check the path")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
+        got = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        return got.state, got.meta
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def read_meta(directory: str | os.PathLike) -> dict:
+    """The ``meta`` record of the latest checkpoint in ``directory`` (no arrays restored)."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise SeqjaxError(f"{d}: no such checkpoint directory; pass the --out/--checkpoint of a training run")
+    mgr = ocp.CheckpointManager(d.absolute())
+    step = mgr.latest_step()
+    if step is None:
+        raise SeqjaxError(f"{d}: no checkpoint found inside; train first or check the path")
+    meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+    mgr.close()
+    return meta

@@ -1,0 +1,243 @@
+"""The one generic training loop: ``fit`` and ``evaluate``, used by every experiment.
+
+An experiment supplies a ``loss_fn(params, batch, rng, train) -> (mean_loss, (sums, aux))``
+where ``sums`` are metric *sums* with a ``count`` entry (``loss``, ``correct``, ...) and
+``aux`` may hold ``carry`` (model state for the next batch). Datasets are objects with
+``len()`` and ``batches(epoch, start)`` yielding dicts of numpy arrays (see
+:mod:`seqjax.data.batching`).
+
+The train step is pure and jit-compiled with the state donated: it folds ``state.step``
+into the run's key (so dropout is a function of the seed and the step alone), computes
+gradients of the weighted-mean loss of the *global* batch (exact under data parallelism),
+applies them, and returns the metric sums plus the gradient norm and a non-finite flag.
+The host reads metrics every ``log_every`` steps (one device sync), stops with a clear
+message on a non-finite loss (the last checkpoint, written before, stays good), writes a
+checkpoint every ``ckpt_every`` steps and at each epoch end, and on Ctrl-C saves and exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from seqjax import SeqjaxError
+from seqjax.train import parallel
+
+
+def finalize(sums: dict) -> dict:
+    """Metric sums -> means: ``loss``, ``accuracy`` (and ``bpc`` = loss / ln 2 when asked)."""
+    s = {k: float(v) for k, v in jax.device_get(sums).items()}
+    n = max(s.get("count", 0.0), 1.0)
+    out = {"loss": s["loss"] / n, "count": s.get("count", 0.0)}
+    if "correct" in s:
+        out["accuracy"] = s["correct"] / n
+    return out
+
+
+def make_train_step(loss_fn: Callable) -> Callable:
+    """``train_step(state, batch) -> (state, sums)``, jit-compiled, state donated."""
+
+    def train_step(state, batch):
+        rng = jax.random.fold_in(state.rng, state.step)
+        if state.carry is not None:
+            batch = {**batch, "carry": state.carry}
+        (loss, (sums, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, batch, rng, True)
+        new = state.apply_gradients(grads)
+        if "carry" in aux:
+            new = new.replace(carry=aux["carry"])
+        gnorm = optax.tree.norm(grads)
+        sums = {**sums, "nonfinite": (~jnp.isfinite(loss) | ~jnp.isfinite(gnorm)).astype(jnp.float32),
+                "grad_norm": gnorm}
+        return new, sums
+
+    return jax.jit(train_step, donate_argnums=0)
+
+
+def make_eval_step(loss_fn: Callable) -> Callable:
+    """``eval_step(params, batch, carry) -> (sums, carry)``, jit-compiled, no dropout."""
+
+    def eval_step(params, batch, carry):
+        if carry is not None:
+            batch = {**batch, "carry": carry}
+        _, (sums, aux) = loss_fn(params, batch, jax.random.PRNGKey(0), False)
+        return sums, aux.get("carry")
+
+    return jax.jit(eval_step)
+
+
+def _add(acc, sums):
+    return sums if acc is None else jax.tree.map(jnp.add, acc, sums)
+
+
+def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step=None,
+             carry=None, desc: str = "eval") -> dict:
+    """Mean metrics of ``params`` over every example of ``data`` (padding rows weigh 0)."""
+    mesh = mesh or parallel.make_mesh()
+    eval_step = eval_step or make_eval_step(loss_fn)
+    params = parallel.replicate(params, mesh)
+    acc = None
+    for batch in tqdm(data.batches(0), total=len(data), desc=desc, leave=False, mininterval=2):
+        sums, carry = eval_step(params, parallel.shard_batch(batch, mesh), carry)
+        acc = _add(acc, {k: sums[k] for k in ("loss", "correct", "count") if k in sums})
+    return finalize(acc)
+
+
+@dataclasses.dataclass
+class Run:
+    """What ``fit`` needs besides the state: where to log and checkpoint, and how often."""
+
+    workdir: Path | None = None
+    log_every: int = 20
+    ckpt_every: int = 0  # steps; 0 = only at epoch ends
+    meta: dict = dataclasses.field(default_factory=dict)  # config, vocab: saved with checkpoints
+    checkpointer: Any = None
+    is_main: bool = True  # only process 0 writes logs
+
+
+def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | None = None,
+        callbacks: Iterable = (), mesh=None, start: tuple[int, int] = (0, 0),
+        history: list | None = None, partial: dict | None = None, reset_carry: Callable | None = None,
+        valid_fn: Callable | None = None, desc: str = "train"):
+    """Train ``state`` for ``epochs`` epochs over ``train``; returns ``(state, history)``.
+
+    Args:
+      start: ``(epoch, batch)`` to resume from (the state must be the checkpointed one).
+      history: per-epoch metric dicts so far (resume); new epochs are appended.
+      partial: metric sums of the interrupted epoch so far (resume), so its metrics are exact.
+      reset_carry: ``carry -> carry`` applied at each epoch start (stateful models).
+      valid_fn: ``state -> dict`` of extra held-out metrics per epoch (default: ``evaluate``
+        on ``valid``).
+      callbacks: objects with ``on_epoch_end(epoch, state, metrics) -> bool | None``
+        (True stops training).
+    Raises:
+      SeqjaxError: on a non-finite loss or gradient (after logging where).
+    """
+    run = run or Run()
+    mesh = mesh or parallel.make_mesh()
+    history = list(history or [])
+    train_step = make_train_step(loss_fn)
+    eval_step = make_eval_step(loss_fn)
+    state = parallel.replicate(state, mesh)
+    log = (run.workdir / "log.jsonl") if (run.workdir and run.is_main) else None
+
+    def save(state, epoch, batch, acc=None):
+        if run.checkpointer is not None:
+            sums = {k: float(v) for k, v in jax.device_get(acc).items()} if (acc and batch) else None
+            run.checkpointer.save(state, {**run.meta, "epoch": epoch, "batch": batch,
+                                          "history": history, "partial": sums})
+
+    # Ctrl-C sets a flag; the loop finishes the current step, saves, then raises
+    # KeyboardInterrupt — never in the middle of a step or a checkpoint write.
+    interrupted = []
+    old_handler = None
+    if threading.current_thread() is threading.main_thread():
+        old_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
+    try:
+        return _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh,
+                       train_step, eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted)
+    finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
+
+
+def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh, train_step,
+            eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted):
+    epoch0, b0 = start
+    for epoch in range(epoch0, epochs):
+        if reset_carry is not None and b0 == 0:
+            state = state.replace(carry=reset_carry(state.carry))
+        acc = {k: jnp.float32(v) for k, v in partial.items()} if (partial and b0) else None
+        t0, seen, step_in_epoch = time.time(), 0, b0
+        bar = tqdm(total=len(train), initial=b0, desc=f"{desc} {epoch + 1}/{epochs}",
+                   disable=not run.is_main, mininterval=1, dynamic_ncols=True)
+        try:
+            for batch in train.batches(epoch, b0):
+                state, sums = train_step(state, parallel.shard_batch(batch, mesh))
+                acc = _add(acc, sums)
+                step_in_epoch += 1
+                seen += len(batch["weights"])
+                bar.update(1)
+                if step_in_epoch % run.log_every == 0 or step_in_epoch == len(train):
+                    host = jax.device_get(acc)
+                    if host["nonfinite"] > 0:
+                        raise SeqjaxError(
+                            f"non-finite loss or gradient at epoch {epoch + 1}, step "
+                            f"{int(jax.device_get(state.step))}; stopped. The last good checkpoint "
+                            f"is kept{' in ' + str(run.checkpointer.directory) if run.checkpointer else ''}; "
+                            f"lower the learning rate or add --clip")
+                    m = finalize(host)
+                    bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}",
+                                    sps=f"{seen / (time.time() - t0):.0f}")
+                if run.ckpt_every and int(jax.device_get(state.step)) % run.ckpt_every == 0:
+                    save(state, epoch, step_in_epoch, acc)
+                if interrupted:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            bar.close()
+            save(state, epoch, step_in_epoch, acc)
+            print(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, batch {step_in_epoch}; "
+                  f"run again with --resume to continue")
+            raise
+        bar.close()
+        b0 = 0
+        metrics = {"epoch": epoch + 1, "step": int(jax.device_get(state.step)),
+                   "train_time_s": time.time() - t0}
+        if acc is not None:
+            metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
+            metrics["train_samples_per_s"] = seen / metrics["train_time_s"]
+        if valid_fn is not None:
+            metrics.update(valid_fn(state))
+        elif valid is not None:
+            metrics.update({f"valid_{k}": v for k, v in evaluate(
+                state.params, valid, mesh=mesh, eval_step=eval_step).items() if k != "count"})
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(epoch, state, metrics)) or stop
+        history.append(metrics)
+        if log is not None:
+            with open(log, "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+        if run.is_main:
+            print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in metrics.items() if not isinstance(v, (list, dict))))
+        save(state, epoch + 1, 0)
+        if stop:
+            break
+    return state, history
+
+
+def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
+    """PNG of the per-epoch curves: one panel per metric family (loss, accuracy, bpc)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = [f for f in ("loss", "accuracy", "bpc")
+                if any(k.endswith(f) for h in history for k in h)]
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.5), squeeze=False)
+    epochs = [h["epoch"] for h in history]
+    for ax, fam in zip(axes[0], families):
+        for key in sorted({k for h in history for k in h if k.endswith(fam)}):
+            ax.plot(epochs, [h.get(key, math.nan) for h in history], marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(fam)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,128 @@
+"""Cells against a NumPy reference; masking, reversal within lengths, stacks, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seqjax.nn.cells import Cell, zero_carry
+from seqjax.nn.recurrent import RNN, reverse_within_lengths, sequence_mask
+
+jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def np_step(kind, h, c, x, w_ih, w_hh, b_ih, b_hh):
+    gx, gh = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+    if kind == "rnn":
+        return np.tanh(gx + gh), c
+    if kind == "lstm":
+        i, f, g, o = np.split(gx + gh, 4, axis=-1)
+        c = sig(f) * c + sig(i) * np.tanh(g)
+        return sig(o) * np.tanh(c), c
+    r = sig(gx[:, :h.shape[1]] + gh[:, :h.shape[1]])
+    z = sig(gx[:, h.shape[1]:2 * h.shape[1]] + gh[:, h.shape[1]:2 * h.shape[1]])
+    n = np.tanh(gx[:, 2 * h.shape[1]:] + r * gh[:, 2 * h.shape[1]:])
+    return (1 - z) * n + z * h, c
+
+
+def np_run(kind, x, p, suffix="l0", length=None):
+    """Reference: step one sequence ``x [T, F]`` for ``length`` steps; returns outputs, h, c."""
+    w = [np.asarray(p[f"{n}_{suffix}"], np.float64) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    H = w[1].shape[1]
+    h, c = np.zeros((1, H)), np.zeros((1, H))
+    outs = []
+    for t in range(length if length is not None else len(x)):
+        h, c = np_step(kind, h, c, x[t:t + 1], *w)
+        outs.append(h[0])
+    return np.array(outs), h[0], c[0]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_cell_matches_numpy(kind):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6, 5)).astype(np.float32)
+    m = RNN(4, kind)
+    p = m.init(jax.random.PRNGKey(0), x)["params"]
+    out, finals = m.apply({"params": p}, x)
+    assert out.shape == (3, 6, 4) and out.dtype == jnp.float32
+    for b in range(3):
+        ref, h, c = np_run(kind, x[b], p)
+        np.testing.assert_allclose(out[b], ref, atol=1e-5)
+        np.testing.assert_allclose(finals[0][0][b], h, atol=1e-5)
+        if kind == "lstm":
+            np.testing.assert_allclose(finals[0][1][b], c, atol=1e-5)
+    # the single-step Cell module agrees with the layer
+    cell = Cell(4, kind)
+    cp = {"params": {k.replace("_l0", ""): v for k, v in p.items()}}
+    carry, y = cell.apply(cp, zero_carry(kind, 3, 4), jnp.asarray(x[:, 0]))
+    np.testing.assert_allclose(y, out[:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_padding_gives_same_result_as_each_sequence_alone(kind):
+    rng = np.random.default_rng(1)
+    lengths = np.array([5, 2, 1, 4], np.int32)
+    x = rng.normal(size=(4, 5, 3)).astype(np.float32)
+    x_padded = x.copy()
+    x_padded[np.arange(5)[None, :] >= lengths[:, None]] = 99.0  # garbage in the padding
+    m = RNN(6, kind, num_layers=2, bidirectional=True)
+    p = m.init(jax.random.PRNGKey(2), x)
+    out, finals = m.apply(p, x_padded, jnp.asarray(lengths))
+    for b, L in enumerate(lengths):
+        o1, f1 = m.apply(p, x[b:b + 1, :L])
+        np.testing.assert_allclose(out[b, :L], o1[0], atol=1e-5)
+        assert np.all(np.asarray(out[b, L:]) == 0.0)
+        for fa, fb in zip(finals, f1):
+            for ta, tb in zip(fa, fb):
+                np.testing.assert_allclose(ta[b], tb[0], atol=1e-5)
+
+
+def test_reverse_direction_reverses_within_length():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    lengths = np.array([6, 3], np.int32)
+    m = RNN(4, "gru", bidirectional=True)
+    p = m.init(jax.random.PRNGKey(0), x)["params"]
+    out, finals = m.apply({"params": p}, x, jnp.asarray(lengths))
+    for b, L in enumerate(lengths):
+        ref, h, _ = np_run("gru", x[b, :L][::-1], p, "l0_reverse")
+        np.testing.assert_allclose(out[b, :L, 4:], ref[::-1], atol=1e-5)
+        np.testing.assert_allclose(finals[1][0][b], h, atol=1e-5)
+
+
+def test_reverse_within_lengths_is_an_involution():
+    x = jnp.arange(12).reshape(4, 3)  # [T, B]
+    r = reverse_within_lengths(x, jnp.array([4, 2, 0]))
+    np.testing.assert_array_equal(r[:, 0], [9, 6, 3, 0])
+    np.testing.assert_array_equal(r[:, 1], [4, 1, 7, 10])
+    np.testing.assert_array_equal(r[:, 2], x[:, 2])
+    np.testing.assert_array_equal(reverse_within_lengths(r, jnp.array([4, 2, 0])), x)
+    np.testing.assert_array_equal(sequence_mask(jnp.array([2, 0]), 3), [[1, 1, 0], [0, 0, 0]])
+
+
+def test_gradients_finite_and_initial_state_used():
+    x = jnp.ones((2, 4, 3))
+    m = RNN(5, "lstm", num_layers=2, dropout=0.5)
+    p = m.init(jax.random.PRNGKey(0), x)
+    g = jax.grad(lambda p: m.apply(p, x, jnp.array([4, 2]), train=True,
+                                   rngs={"dropout": jax.random.PRNGKey(1)})[0].sum())(p)
+    assert all(bool(jnp.isfinite(v).all()) and float(jnp.abs(v).sum()) > 0 for v in jax.tree.leaves(g))
+    init = [(jnp.ones((2, 5)), jnp.ones((2, 5)))] * 2
+    a, _ = m.apply(p, x)
+    b, _ = m.apply(p, x, initial=init)
+    assert not np.allclose(a, b)
+
+
+def test_step_matches_full_sequence():
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 3))
+    m = RNN(4, "lstm", num_layers=2)
+    p = m.init(jax.random.PRNGKey(1), x)
+    out, _ = m.apply(p, x)
+    carries = [zero_carry("lstm", 2, 4)] * 2
+    for t in range(5):
+        h, carries = m.apply(p, x[:, t], carries, method=RNN.step)
+        np.testing.assert_allclose(h, out[:, t], atol=1e-5)

@@ -1,0 +1,154 @@
+"""The training engine: one step changes every param, 1 vs 8 devices, kill/resume, NaN, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seqjax import SeqjaxError, configs
+from seqjax.data.batching import ArrayBatches
+from seqjax.nn.charlm import CharLM, lm_loss
+from seqjax.train import loop
+from seqjax.train.checkpoint import Checkpointer
+from seqjax.train.state import TrainState, make_optimizer
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 8 + "supposing that truth is a woman. ") * 12
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text(TEXT)
+    return p
+
+
+def test_one_step_changes_every_param():
+    m = CharLM(20, layers=2)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 8), jnp.int32))
+    st = TrainState.create(p, make_optimizer("rmsprop", 0.01), jax.random.PRNGKey(1))
+    before = jax.device_get(st.params)
+    batch = {"ids": np.random.default_rng(0).integers(0, 20, (16, 8)).astype(np.int32),
+             "labels": np.arange(16, dtype=np.int32) % 20, "weights": np.ones(16, np.float32)}
+    st, sums = loop.make_train_step(lm_loss(m, "last"))(st, batch)
+    assert int(st.step) == 1 and float(sums["count"]) == 16
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(before), jax.tree.leaves(st.params)):
+        assert not np.allclose(a, b), f"{path} did not change"
+
+
+def _run(args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "seqjax.cli", *args], cwd=ROOT,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, **kw)
+
+
+def _tiny(text_file, out, *extra):
+    return ["charlm", "train", "--text", str(text_file), "--out", str(out), "--epochs", "2",
+            "--sample-length", "20", "--markov-orders", "1", "--hidden", "32", "--batch-size", "64",
+            "--results", str(out / "r.json"), *extra]
+
+
+def test_eight_fake_devices_give_the_same_losses(tmp_path, text_file):
+    r1 = _run(_tiny(text_file, tmp_path / "one", "--epochs", "1"))
+    r8 = _run(_tiny(text_file, tmp_path / "eight", "--epochs", "1"),
+              env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    assert r8.returncode == 0, r8.stderr[-2000:]
+    h1 = json.loads((tmp_path / "one" / "r.json").read_text())
+    h8 = json.loads((tmp_path / "eight" / "r.json").read_text())
+    assert len(h8["machine"]["devices"]) == 8 and len(h1["machine"]["devices"]) == 1
+    for a, b in zip(h1["history"], h8["history"]):
+        for k in ("train_loss", "heldout_loss"):
+            assert abs(a[k] - b[k]) <= 1e-5 * abs(a[k]), (k, a[k], b[k])  # relative: RMSprop amplifies reduction-order noise
+
+
+def _final_params(out):
+    m = CharLM(len(set(TEXT)), hidden=32)
+    cfg = configs.CharLMConfig(hidden=32, batch_size=64)
+    from seqjax.tasks.charlm import init_state
+    ck = Checkpointer(out / "checkpoints")
+    state, meta = ck.restore(init_state(cfg, m, 1))
+    ck.close()
+    return jax.device_get(state.params), meta
+
+
+def _wait_for_checkpoint(out, proc, at_least):
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        steps = [int(p.name) for p in (out / "checkpoints").glob("[0-9]*") if p.name.isdigit()]
+        if steps and max(steps) >= at_least:
+            return max(steps)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path, text_file):
+    full = _run(_tiny(text_file, tmp_path / "full", "--ckpt-every", "3"))
+    assert full.returncode == 0, full.stderr[-2000:]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "seqjax.cli", *_tiny(text_file, out, "--ckpt-every", "3")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(out, proc, 6)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps_per_epoch = len(json.loads((tmp_path / "full" / "r.json").read_text())["history"]) and \
+        json.loads((tmp_path / "full" / "r.json").read_text())["history"][0]["step"]
+    killed_at = max(int(p.name) for p in (out / "checkpoints").glob("[0-9]*") if p.name.isdigit())
+    assert killed_at < 2 * steps_per_epoch  # really interrupted
+    resumed = _run(_tiny(text_file, out, "--ckpt-every", "3", "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout
+    a, meta_a = _final_params(tmp_path / "full")
+    b, meta_b = _final_params(out)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        assert np.array_equal(x, y)
+    assert [h["train_loss"] for h in meta_a["history"]] == [h["train_loss"] for h in meta_b["history"]]
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path, text_file):
+    out = tmp_path / "int"
+    args = _tiny(text_file, out, "--ckpt-every", "4")
+    args[args.index("--epochs") + 1] = "50"
+    proc = subprocess.Popen([sys.executable, "-m", "seqjax.cli", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(out, proc, 4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "checkpoint saved" in stdout and "Traceback" not in stderr
+
+
+def test_existing_run_needs_resume(tmp_path, text_file):
+    (tmp_path / "r" / "checkpoints" / "5").mkdir(parents=True)
+    r = _run(_tiny(text_file, tmp_path / "r"))
+    assert r.returncode == 2 and "pass --resume" in r.stderr
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    m = CharLM(10, hidden=8)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32))
+    st = TrainState.create(p, make_optimizer("sgd", 0.1), jax.random.PRNGKey(1))
+    x = np.zeros((64, 4), np.int32)
+    y = np.zeros(64, np.int32)
+    base = lm_loss(m, "last")
+
+    def poisoned(params, batch, rng, train):  # NaN once a batch has label 9
+        loss, aux = base(params, batch, rng, train)
+        return jnp.where((batch["labels"] == 9).any(), jnp.nan, loss), aux
+
+    y[40:] = 9
+    ck = Checkpointer(tmp_path / "ck")
+    run = loop.Run(tmp_path, log_every=1, ckpt_every=1, checkpointer=ck)
+    with pytest.raises(SeqjaxError, match=r"non-finite loss .*last good checkpoint is kept"):
+        loop.fit(st, ArrayBatches(x, y, 8), poisoned, 1, run=run)
+    good, _ = ck.restore(st)
+    assert int(good.step) == 5
+    assert all(bool(jnp.isfinite(v).all()) for v in jax.tree.leaves(good.params))
