@@ -107,6 +107,21 @@ def run_charlm(args) -> None:
             ckpt, args.seed_text, args.temperature, args.length, args.seed))
 
 
+# ---- imdb ---------------------------------------------------------------------------------------
+def run_imdb(args) -> None:
+    from seqjax.tasks import imdb
+
+    if args.verb == "train":
+        imdb.train(_config(configs.ImdbConfig, args))
+        return
+    if not args.texts:
+        raise SeqjaxError('seqjax imdb predict --checkpoint DIR "text" ...: give at least one text')
+    ckpt = args.checkpoint or str(__import__("pathlib").Path(args.out) / "checkpoints")
+    probs = imdb.Predictor(ckpt)(args.texts)
+    for t, p in zip(args.texts, probs):
+        print(f"{p:.4f}  {'positive' if p > 0.5 else 'negative'}  {t}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="part", required=True)
@@ -123,11 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.5)
     c.add_argument("--length", type=int, default=400)
     c.add_argument("--seed-text", default="supposing that truth is a woman--what th")
+    i = sub.add_parser("imdb", help="IMDB sentiment classifiers (train | predict)")
+    i.add_argument("verb", choices=["train", "predict"])
+    i.add_argument("texts", nargs="*", help="predict: review texts")
+    i.add_argument("--checkpoint", default="", help="predict: a run's checkpoints directory")
+    _add_config(i, configs.ImdbConfig)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # positional texts/words may follow the options: `seqjax imdb predict --checkpoint D "text"`
+    if extra and args.part in ("imdb", "embeddings") and not any(e.startswith("-") for e in extra):
+        if args.part == "imdb":
+            args.texts += extra
+        else:
+            args.words += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.part == "markov":
             run_markov(_config(configs.MarkovConfig, args))
@@ -135,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             run_embeddings(_config(configs.EmbeddingsConfig, args), args.verb, args.words)
         elif args.part == "charlm":
             run_charlm(args)
+        elif args.part == "imdb":
+            run_imdb(args)
     except SeqjaxError as err:
         print(f"seqjax: error: {err}", file=sys.stderr)
         return 2

@@ -81,3 +81,36 @@ class CharLMConfig:
     unroll: int = 1
     eval_batch_size: int = 1024
     results: str = ""  # write a results JSON here
+
+
+@dataclasses.dataclass(frozen=True)
+class ImdbConfig:
+    """IMDB sentiment (lab 7.3 and 7.4).
+
+    ``seqjax imdb train --model {rnn,lstm,bilstm,fasttext,cnn}`` trains on 17,500 reviews,
+    validates on 7,500 (seeded 70/30 split), tests the best-validation-loss epoch on 25,000.
+    Fields left at 0 / "" take the model's lab defaults (``seqjax.tasks.imdb.MODEL_DEFAULTS``).
+    """
+
+    model: str = "lstm"
+    source: str = "auto"  # auto | archive | tfds
+    data_dir: str = ""
+    tokenizer: str = "regex"  # regex | spacy
+    max_vocab: int = 25_000
+    max_len: int = 0  # truncate reviews to this many tokens; 0 = keep whole reviews
+    vectors: str = ""  # none | 6B.50d | 6B.100d | a GloVe / word2vec text file
+    embed: int = 0
+    cell: str = ""  # rnn | gru | lstm (swaps the cell of rnn / lstm / bilstm)
+    hidden: int = 0
+    layers: int = 0
+    dropout: float = -1.0
+    optimizer: str = ""
+    lr: float = 0.0
+    batch_size: int = 64
+    epochs: int = 5
+    seed: int = 0
+    valid_fraction: float = 0.3
+    train_limit: int = 0  # use only the first N training reviews (quick runs); 0 = all
+    out: str = "runs/imdb"
+    resume: bool = False
+    results: str = ""

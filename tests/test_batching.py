@@ -29,7 +29,7 @@ def test_every_example_exactly_once_with_bounded_shapes(shuffle):
             else:
                 assert L == 0 and y == 0
     assert sorted(seen) == list(range(len(seqs)))
-    assert shapes <= set(default_boundaries(299)) and len(default_boundaries(299)) <= 6
+    assert shapes <= set(default_boundaries(299)) and len(default_boundaries(299)) <= 12
 
 
 def test_shuffle_is_seeded_and_epoch_dependent_and_resumable():

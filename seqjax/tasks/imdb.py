@@ -1,0 +1,180 @@
+"""The IMDB experiment: reviews -> tokens -> vocab -> bucketed batches -> ``fit`` -> test.
+
+The test set is evaluated with the parameters of the epoch with the lowest validation loss
+(as the tutorial does). Vocab and config are saved in every checkpoint, so
+:func:`predict` needs only the checkpoint directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax import SeqjaxError, configs
+from seqjax.data import glove, imdb, tokenize
+from seqjax.data.batching import BucketedBatches, pad_batch
+from seqjax.data.vocab import Vocab
+from seqjax.nn.classifiers import ENCODERS, TextClassifier, bce_loss
+from seqjax.tasks.common import write_results
+from seqjax.train import loop
+from seqjax.train.callbacks import KeepBest
+from seqjax.train.checkpoint import Checkpointer, read_meta
+from seqjax.train.state import TrainState, make_optimizer
+
+# The lab's / tutorial's hyperparameters per model (fields of ImdbConfig left at 0 / "").
+MODEL_DEFAULTS = {
+    "rnn": dict(vectors="none", embed=50, cell="rnn", hidden=100, layers=1, dropout=0.0, optimizer="sgd", lr=1e-3),
+    "lstm": dict(vectors="none", embed=50, cell="lstm", hidden=100, layers=1, dropout=0.0, optimizer="adam", lr=1e-2),
+    "bilstm": dict(vectors="6B.50d", embed=50, cell="lstm", hidden=256, layers=2, dropout=0.5, optimizer="adam", lr=1e-3),
+    "fasttext": dict(vectors="6B.50d", embed=50, cell="", hidden=0, layers=0, dropout=0.0, optimizer="adam", lr=1e-3),
+    "cnn": dict(vectors="6B.50d", embed=50, cell="", hidden=0, layers=0, dropout=0.5, optimizer="adam", lr=1e-3),
+}
+
+
+def resolve(cfg: configs.ImdbConfig) -> configs.ImdbConfig:
+    """Fill fields left at 0 / "" / -1 with the model's defaults."""
+    if cfg.model not in ENCODERS:
+        raise SeqjaxError(f"--model {cfg.model!r}: choose one of {', '.join(ENCODERS)}")
+    d = MODEL_DEFAULTS[cfg.model]
+    unset = {"vectors": "", "embed": 0, "cell": "", "hidden": 0, "layers": 0, "dropout": -1.0,
+             "optimizer": "", "lr": 0.0}
+    cfg = dataclasses.replace(cfg, **{k: d[k] for k, v in unset.items() if getattr(cfg, k) == v})
+    if cfg.model in ("rnn", "lstm", "bilstm") and cfg.cell not in ("rnn", "gru", "lstm"):
+        raise SeqjaxError(f"--cell {cfg.cell!r}: choose rnn, gru or lstm")
+    return cfg
+
+
+def add_bigrams(tokens: list[str]) -> list[str]:
+    """FastText input: the tokens followed by their distinct bigrams (sorted, so deterministic)."""
+    return tokens + sorted({f"{a} {b}" for a, b in zip(tokens, tokens[1:])})
+
+
+def preprocess(cfg, texts: list[str]) -> list[list[str]]:
+    tok = tokenize.get_tokenizer(cfg.tokenizer)
+    toks = [tok(t) for t in texts]
+    return [add_bigrams(t) for t in toks] if cfg.model == "fasttext" else toks
+
+
+def build_model(cfg, vocab_size: int) -> TextClassifier:
+    return TextClassifier(vocab_size, cfg.embed, cfg.model if cfg.model != "rnn" else "rnn",
+                          cfg.cell or "lstm", cfg.hidden, cfg.layers, max(cfg.dropout, 0.0))
+
+
+def min_len(cfg) -> int:
+    return 5 if cfg.model == "cnn" else 1  # the widest Kim filter
+
+
+def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
+    key = jax.random.PRNGKey(cfg.seed)
+    params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
+    if wv is not None:
+        emb, found = glove.embedding_matrix(vocab, wv, cfg.seed)
+        params["params"]["embedding"]["embedding"] = jnp.asarray(emb)
+        print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
+    else:  # <unk> and <pad> rows zero, as with pretrained vectors
+        params["params"]["embedding"]["embedding"] = params["params"]["embedding"]["embedding"].at[:2].set(0.0)
+    tx = make_optimizer(cfg.optimizer, cfg.lr)
+    return TrainState.create(params, tx, jax.random.fold_in(key, 1))
+
+
+def train(cfg: configs.ImdbConfig) -> dict:
+    cfg = resolve(cfg)
+    t_start = time.time()
+    data = imdb.load(cfg.source, cfg.data_dir or None)
+    train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, cfg.seed)
+    if cfg.train_limit:
+        keep = np.random.default_rng([cfg.seed, 1]).permutation(len(train_split))[:cfg.train_limit]
+        train_split = train_split.subset(np.sort(keep))
+    t0 = time.time()
+    toks = {name: preprocess(cfg, s.texts) for name, s in
+            (("train", train_split), ("valid", valid_split), ("test", data["test"]))}
+    print(f"tokenized {sum(map(len, toks.values())):,} reviews in {time.time() - t0:.1f}s")
+    vocab = Vocab.build(toks["train"], cfg.max_vocab)
+    wv = glove.load(cfg.vectors, cfg.data_dir or None) if cfg.vectors != "none" else None
+    if wv is not None and wv.dim != cfg.embed:
+        cfg = dataclasses.replace(cfg, embed=wv.dim)
+    bounds = None
+    if cfg.max_len:
+        from seqjax.data.batching import default_boundaries
+        bounds = default_boundaries(cfg.max_len)
+    sets = {}
+    for name, split in (("train", train_split), ("valid", valid_split), ("test", data["test"])):
+        seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
+        all_lens = max(len(s) for s in seqs)
+        b = bounds or _shared_bounds(all_lens)
+        sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, b, shuffle=name == "train",
+                                     seed=cfg.seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
+    print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(data['test']):,} test reviews; "
+          f"vocab {len(vocab):,}; padded lengths {sets['train'].boundaries}")
+    model = build_model(cfg, len(vocab))
+    state = init_state(cfg, model, vocab, wv)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = Checkpointer(out / "checkpoints")
+    start, history, partial = (0, 0), [], None
+    if cfg.resume and ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(state)
+        start, history, partial = (meta["epoch"], meta["batch"]), meta["history"], meta.get("partial")
+    elif ckpt.latest_step() is not None:
+        raise SeqjaxError(f"{ckpt.directory} already holds a run; pass --resume to continue it "
+                          f"or choose another --out")
+    best = KeepBest("valid_loss")
+    loss = bce_loss(model)
+    run = loop.Run(out, checkpointer=ckpt, meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos,
+                                                  "kind": "imdb"})
+    state, history = loop.fit(state, sets["train"], loss, cfg.epochs, valid=sets["valid"], run=run,
+                              callbacks=[best], start=start, history=history, partial=partial,
+                              desc=f"imdb-{cfg.model}")
+    best_params = best.params if best.params is not None else jax.device_get(state.params)
+    test = loop.evaluate(best_params, sets["test"], loss, desc="test")
+    ckpt.close()
+    print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  accuracy {100 * test['accuracy']:.2f}%")
+    loop.plot_history([{k: v for k, v in h.items() if k.endswith(("loss", "accuracy")) or k == "epoch"}
+                       for h in history], out / "curves.png", f"IMDB {cfg.model}")
+    result = {"test_loss": test["loss"], "test_accuracy": test["accuracy"], "best_epoch": best.epoch,
+              "history": history, "wall_time_s": time.time() - t_start,
+              "epoch_time_s": [h["train_time_s"] for h in history],
+              "vectors": cfg.vectors, "vocab_size": len(vocab)}
+    if cfg.results:
+        loop.plot_history([{k: v for k, v in h.items() if k.endswith(("loss", "accuracy")) or k == "epoch"}
+                           for h in history], Path(cfg.results).with_suffix(".png"), f"IMDB {cfg.model}")
+        write_results(cfg.results, cfg, **result)
+    return result
+
+
+def _shared_bounds(longest: int) -> tuple[int, ...]:
+    from seqjax.data.batching import default_boundaries
+    return default_boundaries(max(longest, 16), smallest=16)
+
+
+class Predictor:
+    """A trained classifier loaded from a checkpoint directory (vocab and config inside)."""
+
+    def __init__(self, checkpoint: str):
+        meta = read_meta(checkpoint)
+        if meta.get("kind") != "imdb":
+            raise SeqjaxError(f"{checkpoint}: not an IMDB checkpoint (kind {meta.get('kind')!r})")
+        self.cfg = configs.ImdbConfig(**meta["config"])
+        self.vocab = Vocab(meta["vocab"], [0] * len(meta["vocab"]))
+        self.model = build_model(self.cfg, len(self.vocab))
+        ck = Checkpointer(Path(checkpoint).absolute())
+        state, _ = ck.restore(init_state(self.cfg, self.model, self.vocab))
+        ck.close()
+        self.params = state.params
+        self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of *positive*: ``float32[len(texts)]``. Empty texts raise SeqjaxError."""
+        toks = preprocess(self.cfg, texts)
+        for t, tk in zip(texts, toks):
+            if not tk:
+                raise SeqjaxError(f"text {t!r} has no tokens; give a review with at least one word")
+        seqs = [self.vocab.encode(t) for t in toks]
+        longest = max(max(len(s) for s in seqs), min_len(self.cfg))
+        b = pad_batch(seqs, np.zeros(len(seqs)), len(seqs), (longest,), self.vocab.pad_id, min_len(self.cfg))
+        return np.asarray(self._apply(self.params, b["ids"], b["lengths"]))
