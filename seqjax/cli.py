@@ -122,6 +122,33 @@ def run_imdb(args) -> None:
         print(f"{p:.4f}  {'positive' if p > 0.5 else 'negative'}  {t}")
 
 
+# ---- lab ----------------------------------------------------------------------------------------
+def run_lab(full: bool, data_dir: str, out: str) -> None:
+    """The whole lab in order. Quick (default): Markov, GloVe, 1 epoch of the char-LSTM and of
+    the CNN. ``--full``: the runs of results/ (10-epoch char-LSTMs, all five IMDB models)."""
+    from pathlib import Path
+
+    from seqjax.tasks import charlm, imdb
+
+    res = Path(out)
+    print("== 7.1 Markov chain baseline ==")
+    run_markov(configs.MarkovConfig(data_dir=data_dir))
+    print("\n== 7.2 word embeddings (GloVe 6B-50d) ==")
+    emb = configs.EmbeddingsConfig(data_dir=data_dir, n=5)
+    run_embeddings(emb, "analogy", ["man", "king", "woman"])
+    run_embeddings(emb, "neighbours", ["korea", "india", "jaguar"])
+    epochs = 10 if full else 1
+    for layers in ((1, 2) if full else (1,)):
+        print(f"\n== 7.1 char-LSTM, {layers} layer(s), {epochs} epoch(s) ==")
+        charlm.train(configs.CharLMConfig(data_dir=data_dir, layers=layers, epochs=epochs,
+                                          out=str(res / f"charlm_l{layers}"),
+                                          results=str(res / f"charlm_l{layers}.json")))
+    for model in (("rnn", "lstm", "bilstm", "fasttext", "cnn") if full else ("cnn",)):
+        print(f"\n== 7.3/7.4 IMDB {model} ==")
+        imdb.train(configs.ImdbConfig(model=model, data_dir=data_dir, epochs=5 if full else 1,
+                                      out=str(res / f"imdb_{model}"), results=str(res / f"imdb_{model}.json")))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="part", required=True)
@@ -143,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("texts", nargs="*", help="predict: review texts")
     i.add_argument("--checkpoint", default="", help="predict: a run's checkpoints directory")
     _add_config(i, configs.ImdbConfig)
+    lab = sub.add_parser("lab", help="run the whole lab (quick by default)")
+    lab.add_argument("--full", action="store_true", help="the full runs (hours on a CPU)")
+    lab.add_argument("--data-dir", default="", help="offline data folder (else SEQJAX_DATA_DIR)")
+    lab.add_argument("--out", default="runs/lab")
     return p
 
 
@@ -166,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             run_charlm(args)
         elif args.part == "imdb":
             run_imdb(args)
+        elif args.part == "lab":
+            run_lab(args.full, args.data_dir, args.out)
     except SeqjaxError as err:
         print(f"seqjax: error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,40 @@
+"""Shared timing helpers: interleaved rounds, median throughput, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timed_rounds(runners: dict, rounds: int = 3) -> dict:
+    """``runners[name] = (fn, items_per_call, calls)``; each fn is warmed up once, then the
+    runners are timed in interleaved rounds (so load on the machine hits all alike).
+    Returns ``{name: median items/s}``."""
+    for fn, _, _ in runners.values():
+        fn()
+    rates = {k: [] for k in runners}
+    for _ in range(rounds):
+        for name, (fn, items, calls) in runners.items():
+            t = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            rates[name].append(items * calls / (time.perf_counter() - t))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def write(name: str, record: dict) -> None:
+    from seqjax.tasks.common import machine
+
+    path = ROOT / "results" / "benchmarks" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"command": "python " + " ".join(sys.argv), "machine": machine(),
+              "torch_threads": os.cpu_count(), **record}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"written {path}")

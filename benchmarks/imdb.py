@@ -1,0 +1,136 @@
+"""IMDB training throughput per model: seqjax vs the lab's PyTorch models (and plain flax).
+
+All runners train on the same real IMDB batches (batch 64, seqjax's length buckets); the
+recurrent models are also compared with a plain flax ``nn.RNN(OptimizedLSTMCell | SimpleCell,
+seq_lengths=...)`` step. Interleaved rounds, median examples/s.
+``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 6]``
+-> results/benchmarks/imdb.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+from common import timed_rounds, write
+from experiments.reference import models as ref
+from seqjax import configs
+from seqjax.data import imdb
+from seqjax.data.batching import BucketedBatches
+from seqjax.data.vocab import Vocab
+from seqjax.tasks.imdb import build_model, init_state, preprocess, resolve
+from seqjax.nn.classifiers import bce_loss
+from seqjax.train.loop import make_train_step
+
+
+class FlaxClassifier(nn.Module):
+    """What a flax user would write: nn.RNN over seq_lengths, final carry -> Dense."""
+
+    vocab: int
+    cell: str
+    hidden: int
+    layers: int = 1
+    bidirectional: bool = False
+
+    @nn.compact
+    def __call__(self, ids, lengths):
+        h = nn.Embed(self.vocab, 50)(ids)
+        make = (lambda: nn.OptimizedLSTMCell(self.hidden)) if self.cell == "lstm" else (lambda: nn.SimpleCell(self.hidden))
+        for _ in range(self.layers):
+            if self.bidirectional:
+                carry, h = nn.Bidirectional(nn.RNN(make()), nn.RNN(make()), return_carry=True)(h, seq_lengths=lengths)
+                (cf, cb) = carry
+                final = jnp.concatenate([cf[1] if self.cell == "lstm" else cf, cb[1] if self.cell == "lstm" else cb], -1)
+            else:
+                carry, h = nn.RNN(make(), return_carry=True)(h, seq_lengths=lengths)
+                final = carry[1] if self.cell == "lstm" else carry
+        return nn.Dense(1)(final)[:, 0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="rnn,lstm,bilstm,fasttext,cnn")
+    ap.add_argument("--batches", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    data = imdb.load("auto")
+    train, _ = imdb.train_valid_split(data["train"], 0.3, 0)
+    train = train.subset(np.random.default_rng(0).permutation(len(train))[:3000])
+    out = {}
+    for name in args.models.split(","):
+        cfg = resolve(configs.ImdbConfig(model=name, vectors="none"))
+        toks = preprocess(cfg, train.texts)
+        vocab = Vocab.build(toks, 25_000)
+        seqs = [vocab.encode(t) for t in toks]
+        bb = BucketedBatches(seqs, train.labels, 64, shuffle=True, seed=0, min_len=5 if name == "cnn" else 1)
+        batches = [b for _, b in zip(range(args.batches), bb.batches(0))]
+        n_ex = 64 * len(batches)
+        model = build_model(cfg, len(vocab))
+        st = [init_state(cfg, model, vocab)]
+        step = make_train_step(bce_loss(model))
+        dev = [jax.device_put(b) for b in batches]
+
+        def seqjax_run():
+            for b in dev:
+                st[0], s = step(st[0], b)
+            jax.block_until_ready(s["loss"])
+
+        torch.manual_seed(0)
+        kw = {"rnn": dict(embed=50, hidden=100, cell="rnn"), "lstm": dict(embed=50, hidden=100, cell="lstm"),
+              "bilstm": dict(embed=50, hidden=256, layers=2, dropout=0.5), "fasttext": dict(embed=50),
+              "cnn": dict(embed=50)}[name]
+        tm = ref.build(name, len(vocab), **kw)
+        topt = (torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.Adam)(tm.parameters(), lr=cfg.lr)
+        tb = [(torch.from_numpy(b["ids"].astype(np.int64)), torch.from_numpy(np.maximum(b["lengths"], 1).astype(np.int64)),
+               torch.from_numpy(b["labels"])) for b in batches]
+
+        def torch_run():
+            for x, l, y in tb:
+                topt.zero_grad()
+                torch.nn.functional.binary_cross_entropy_with_logits(tm(x, l), y).backward()
+                topt.step()
+
+        runners = {"seqjax": (seqjax_run, n_ex, 1), "pytorch": (torch_run, n_ex, 1)}
+        if name in ("rnn", "lstm", "bilstm"):
+            fm = FlaxClassifier(len(vocab), cfg.cell, cfg.hidden, cfg.layers, name == "bilstm")
+            fp = fm.init(jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
+            tx = optax.sgd(cfg.lr) if cfg.optimizer == "sgd" else optax.adam(cfg.lr)
+            fs = [(fp, tx.init(fp))]
+
+            @jax.jit
+            def fupdate(p, o, ids, lengths, y, w):
+                def loss(p):
+                    return (optax.sigmoid_binary_cross_entropy(fm.apply(p, ids, lengths), y) * w).sum() / w.sum()
+                l, g = jax.value_and_grad(loss)(p)
+                u, o = tx.update(g, o, p)
+                return optax.apply_updates(p, u), o, l
+
+            def flax_run():
+                for b in dev:
+                    p, o, l = fupdate(*fs[0], b["ids"], b["lengths"], b["labels"], b["weights"])
+                    fs[0] = (p, o)
+                jax.block_until_ready(l)
+
+            runners["flax_nn_rnn"] = (flax_run, n_ex, 1)
+        rates = timed_rounds(runners, args.rounds)
+        ratios = {"vs_pytorch": rates["seqjax"] / rates["pytorch"]}
+        if "flax_nn_rnn" in rates:
+            ratios["vs_flax"] = rates["seqjax"] / rates["flax_nn_rnn"]
+        out[name] = {"examples_per_s": rates, "ratios": ratios,
+                     "padded_lengths": sorted({int(b["ids"].shape[1]) for b in batches})}
+        print(name, "  ".join(f"{k} {v:.0f}/s" for k, v in rates.items()), " ",
+              "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()), flush=True)
+    write("imdb", {"models": out, "batches": args.batches, "batch_size": 64,
+                   "targets": {"vs_pytorch": 1.5, "recurrent_vs_flax": 1.2}})
+
+
+if __name__ == "__main__":
+    main()
