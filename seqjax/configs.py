@@ -110,7 +110,8 @@ class ImdbConfig:
     epochs: int = 5
     seed: int = 0
     valid_fraction: float = 0.3
-    train_limit: int = 0  # use only the first N training reviews (quick runs); 0 = all
+    train_limit: int = 0  # use a seeded random N of the training reviews (quick runs); 0 = all
+    eval_limit: int = 0  # likewise for the valid and test sets; 0 = all
     out: str = "runs/imdb"
     resume: bool = False
     results: str = ""

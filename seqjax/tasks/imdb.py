@@ -87,12 +87,15 @@ def train(cfg: configs.ImdbConfig) -> dict:
     t_start = time.time()
     data = imdb.load(cfg.source, cfg.data_dir or None)
     train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, cfg.seed)
+    test_split = data["test"]
     if cfg.train_limit:
-        keep = np.random.default_rng([cfg.seed, 1]).permutation(len(train_split))[:cfg.train_limit]
-        train_split = train_split.subset(np.sort(keep))
+        train_split = _limit(train_split, cfg.train_limit, cfg.seed)
+    if cfg.eval_limit:
+        valid_split = _limit(valid_split, cfg.eval_limit, cfg.seed)
+        test_split = _limit(test_split, cfg.eval_limit, cfg.seed)
     t0 = time.time()
     toks = {name: preprocess(cfg, s.texts) for name, s in
-            (("train", train_split), ("valid", valid_split), ("test", data["test"]))}
+            (("train", train_split), ("valid", valid_split), ("test", test_split))}
     print(f"tokenized {sum(map(len, toks.values())):,} reviews in {time.time() - t0:.1f}s")
     vocab = Vocab.build(toks["train"], cfg.max_vocab)
     wv = glove.load(cfg.vectors, cfg.data_dir or None) if cfg.vectors != "none" else None
@@ -103,13 +106,13 @@ def train(cfg: configs.ImdbConfig) -> dict:
         from seqjax.data.batching import default_boundaries
         bounds = default_boundaries(cfg.max_len)
     sets = {}
-    for name, split in (("train", train_split), ("valid", valid_split), ("test", data["test"])):
+    for name, split in (("train", train_split), ("valid", valid_split), ("test", test_split)):
         seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
         all_lens = max(len(s) for s in seqs)
         b = bounds or _shared_bounds(all_lens)
         sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, b, shuffle=name == "train",
                                      seed=cfg.seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
-    print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(data['test']):,} test reviews; "
+    print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(test_split):,} test reviews; "
           f"vocab {len(vocab):,}; padded lengths {sets['train'].boundaries}")
     model = build_model(cfg, len(vocab))
     state = init_state(cfg, model, vocab, wv)
@@ -145,6 +148,12 @@ def train(cfg: configs.ImdbConfig) -> dict:
                            for h in history], Path(cfg.results).with_suffix(".png"), f"IMDB {cfg.model}")
         write_results(cfg.results, cfg, **result)
     return result
+
+
+def _limit(split: imdb.Split, n: int, seed: int) -> imdb.Split:
+    """A seeded random ``n`` of ``split`` (both labels, unlike a prefix of the sorted records)."""
+    keep = np.random.default_rng([seed, 1]).permutation(len(split))[:n]
+    return split.subset(np.sort(keep))
 
 
 def _shared_bounds(longest: int) -> tuple[int, ...]:
