@@ -122,6 +122,22 @@ def run_imdb(args) -> None:
         print(f"{p:.4f}  {'positive' if p > 0.5 else 'negative'}  {t}")
 
 
+# ---- word2vec -----------------------------------------------------------------------------------
+def run_word2vec(cfg: configs.Word2VecConfig) -> None:
+    import json
+    from pathlib import Path
+
+    from seqjax import word2vec
+
+    docs = word2vec.load_corpus(cfg)
+    corpus = word2vec.Corpus.build(docs, cfg.min_count)
+    print(f"{len(docs):,} documents, {len(corpus.ids):,} words in a vocabulary of {len(corpus.words):,}")
+    wv, stats = word2vec.train(corpus, cfg)
+    word2vec.save_text(wv, Path(cfg.out) / "vectors.txt")
+    (Path(cfg.out) / "stats.json").write_text(json.dumps({**stats, "config": dataclasses.asdict(cfg)}, indent=1))
+    print(f"{stats['words_per_s']:,.0f} words/s, {stats['wall_time_s']:.0f} s; vectors in {Path(cfg.out) / 'vectors.txt'}")
+
+
 # ---- lab ----------------------------------------------------------------------------------------
 def run_lab(full: bool, data_dir: str, out: str) -> None:
     """The whole lab in order. Quick (default): Markov, GloVe, 1 epoch of the char-LSTM and of
@@ -170,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("texts", nargs="*", help="predict: review texts")
     i.add_argument("--checkpoint", default="", help="predict: a run's checkpoints directory")
     _add_config(i, configs.ImdbConfig)
+    w = sub.add_parser("word2vec", help="train word2vec (skip-gram / CBOW) in JAX")
+    w.add_argument("verb", choices=["train"])
+    _add_config(w, configs.Word2VecConfig)
     lab = sub.add_parser("lab", help="run the whole lab (quick by default)")
     lab.add_argument("--full", action="store_true", help="the full runs (hours on a CPU)")
     lab.add_argument("--data-dir", default="", help="offline data folder (else SEQJAX_DATA_DIR)")
@@ -197,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             run_charlm(args)
         elif args.part == "imdb":
             run_imdb(args)
+        elif args.part == "word2vec":
+            run_word2vec(_config(configs.Word2VecConfig, args))
         elif args.part == "lab":
             run_lab(args.full, args.data_dir, args.out)
     except SeqjaxError as err:

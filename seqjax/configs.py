@@ -115,3 +115,27 @@ class ImdbConfig:
     out: str = "runs/imdb"
     resume: bool = False
     results: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Word2VecConfig:
+    """word2vec (the workshop): skip-gram with negative sampling, the C tool's defaults.
+
+    ``seqjax word2vec train --corpus imdb --out runs/w2v`` writes ``runs/w2v/vectors.txt``
+    (word2vec text format), usable as ``seqjax embeddings neighbours good --vectors runs/w2v/vectors.txt``
+    and ``seqjax imdb train --model cnn --vectors runs/w2v/vectors.txt``.
+    """
+
+    corpus: str = "imdb"  # imdb | a UTF-8 text file (one document per line)
+    out: str = "runs/word2vec"
+    data_dir: str = ""
+    dim: int = 100
+    window: int = 5
+    negative: int = 5
+    min_count: int = 5
+    sample: float = 1e-3
+    alpha: float = 0.025
+    epochs: int = 5
+    cbow: bool = False
+    batch_size: int = 16384
+    seed: int = 0

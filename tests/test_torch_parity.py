@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-torch = pytest.importorskip("torch")  # CI installs torch==2.13.0 (the `torch` extra)
+import torch  # noqa: E402  CI installs torch==2.13.0 (the `torch` extra); a missing torch fails here
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.reference import models as ref  # noqa: E402
 
