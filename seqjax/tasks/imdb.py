@@ -17,7 +17,7 @@ import numpy as np
 
 from seqjax import SeqjaxError, configs
 from seqjax.data import glove, imdb, tokenize
-from seqjax.data.batching import BucketedBatches, pad_batch
+from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import ENCODERS, TextClassifier, bce_loss
 from seqjax.tasks.common import write_results
@@ -82,9 +82,12 @@ def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
     return TrainState.create(params, tx, jax.random.fold_in(key, 1))
 
 
-def train(cfg: configs.ImdbConfig) -> dict:
+def prepare(cfg: configs.ImdbConfig):
+    """Data for an IMDB run: ``(cfg, vocab, {"train", "valid", "test"} -> BucketedBatches, vectors)``.
+
+    ``cfg`` comes back resolved (model defaults filled in, ``embed`` = the vectors' dim).
+    """
     cfg = resolve(cfg)
-    t_start = time.time()
     data = imdb.load(cfg.source, cfg.data_dir or None)
     train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, cfg.seed)
     test_split = data["test"]
@@ -101,19 +104,21 @@ def train(cfg: configs.ImdbConfig) -> dict:
     wv = glove.load(cfg.vectors, cfg.data_dir or None) if cfg.vectors != "none" else None
     if wv is not None and wv.dim != cfg.embed:
         cfg = dataclasses.replace(cfg, embed=wv.dim)
-    bounds = None
-    if cfg.max_len:
-        from seqjax.data.batching import default_boundaries
-        bounds = default_boundaries(cfg.max_len)
+    bounds = default_boundaries(cfg.max_len) if cfg.max_len else None
     sets = {}
     for name, split in (("train", train_split), ("valid", valid_split), ("test", test_split)):
         seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
-        all_lens = max(len(s) for s in seqs)
-        b = bounds or _shared_bounds(all_lens)
+        b = bounds or default_boundaries(max(max(len(s) for s in seqs), 16))
         sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, b, shuffle=name == "train",
                                      seed=cfg.seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
     print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(test_split):,} test reviews; "
           f"vocab {len(vocab):,}; padded lengths {sets['train'].boundaries}")
+    return cfg, vocab, sets, wv
+
+
+def train(cfg: configs.ImdbConfig) -> dict:
+    t_start = time.time()
+    cfg, vocab, sets, wv = prepare(cfg)
     model = build_model(cfg, len(vocab))
     state = init_state(cfg, model, vocab, wv)
     out = Path(cfg.out)
@@ -137,15 +142,14 @@ def train(cfg: configs.ImdbConfig) -> dict:
     test = loop.evaluate(best_params, sets["test"], loss, desc="test")
     ckpt.close()
     print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  accuracy {100 * test['accuracy']:.2f}%")
-    loop.plot_history([{k: v for k, v in h.items() if k.endswith(("loss", "accuracy")) or k == "epoch"}
-                       for h in history], out / "curves.png", f"IMDB {cfg.model}")
+    curves = [{k: v for k, v in h.items() if k.endswith(("loss", "accuracy")) or k == "epoch"} for h in history]
+    loop.plot_history(curves, out / "curves.png", f"IMDB {cfg.model}")
     result = {"test_loss": test["loss"], "test_accuracy": test["accuracy"], "best_epoch": best.epoch,
               "history": history, "wall_time_s": time.time() - t_start,
               "epoch_time_s": [h["train_time_s"] for h in history],
               "vectors": cfg.vectors, "vocab_size": len(vocab)}
     if cfg.results:
-        loop.plot_history([{k: v for k, v in h.items() if k.endswith(("loss", "accuracy")) or k == "epoch"}
-                           for h in history], Path(cfg.results).with_suffix(".png"), f"IMDB {cfg.model}")
+        loop.plot_history(curves, Path(cfg.results).with_suffix(".png"), f"IMDB {cfg.model}")
         write_results(cfg.results, cfg, **result)
     return result
 
@@ -154,11 +158,6 @@ def _limit(split: imdb.Split, n: int, seed: int) -> imdb.Split:
     """A seeded random ``n`` of ``split`` (both labels, unlike a prefix of the sorted records)."""
     keep = np.random.default_rng([seed, 1]).permutation(len(split))[:n]
     return split.subset(np.sort(keep))
-
-
-def _shared_bounds(longest: int) -> tuple[int, ...]:
-    from seqjax.data.batching import default_boundaries
-    return default_boundaries(max(longest, 16), smallest=16)
 
 
 class Predictor:
