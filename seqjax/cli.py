@@ -136,6 +136,16 @@ def run_word2vec(cfg: configs.Word2VecConfig) -> None:
     word2vec.save_text(wv, Path(cfg.out) / "vectors.txt")
     (Path(cfg.out) / "stats.json").write_text(json.dumps({**stats, "config": dataclasses.asdict(cfg)}, indent=1))
     print(f"{stats['words_per_s']:,.0f} words/s, {stats['wall_time_s']:.0f} s; vectors in {Path(cfg.out) / 'vectors.txt'}")
+    if cfg.results:
+        from seqjax import embeddings as emb
+        from seqjax.tasks.common import write_results
+
+        index = emb.Index(wv, "cosine")
+        near = {w: [n for n, _ in emb.closest_words(wv, emb.get_vector(wv, w), 5, "cosine", (w,), index)]
+                for w in ("good", "awful", "actor", "funny") if w in wv}
+        for w, ns in near.items():
+            print(f"{w}: {', '.join(ns)}")
+        write_results(cfg.results, cfg, **stats, neighbours=near)
 
 
 # ---- lab ----------------------------------------------------------------------------------------

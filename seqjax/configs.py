@@ -139,3 +139,4 @@ class Word2VecConfig:
     cbow: bool = False
     batch_size: int = 16384
     seed: int = 0
+    results: str = ""  # also write a results JSON (stats + neighbours of a few words) here
