@@ -1,6 +1,5 @@
 """The four lab notebooks run top to bottom in QUICK mode on the real data."""
 
-import os
 from pathlib import Path
 
 import nbformat

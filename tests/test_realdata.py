@@ -1,6 +1,5 @@
 """Checks on the real corpora. A missing file is a failure, not a skip."""
 
-from pathlib import Path
 
 import pytest
 

@@ -9,7 +9,6 @@ context), and compared with Markov chains fitted on the same training head.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -131,7 +130,6 @@ def train(cfg: configs.CharLMConfig) -> dict:
         m = loop.evaluate(state.params, held, mesh=mesh, eval_step=eval_step, desc="held-out")
         return {"heldout_loss": m["loss"], "heldout_bpc": m["loss"] / LN2, "heldout_accuracy": m["accuracy"]}
 
-    rng = np.random.default_rng(cfg.seed)
     n_train = len(corpus.train_ids)
 
     def seed_text(epoch):

@@ -61,7 +61,7 @@ def preprocess(cfg, texts: list[str]) -> list[list[str]]:
 
 
 def build_model(cfg, vocab_size: int) -> TextClassifier:
-    return TextClassifier(vocab_size, cfg.embed, cfg.model if cfg.model != "rnn" else "rnn",
+    return TextClassifier(vocab_size, cfg.embed, cfg.model,
                           cfg.cell or "lstm", cfg.hidden, cfg.layers, max(cfg.dropout, 0.0))
 
 

@@ -10,7 +10,6 @@ import math
 from typing import Callable
 
 import jax
-import numpy as np
 
 
 class SampleText:

@@ -7,10 +7,9 @@ when unused). The optimizer and the apply function are static (not saved).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import flax.struct
-import jax
 import jax.numpy as jnp
 import optax
 
