@@ -128,6 +128,14 @@ def bench_section() -> list[str]:
             out.append(f"| {m} | {e['seqjax']:.0f} | {e['pytorch']:.0f} | {e.get('flax_nn_rnn', float('nan')):.0f} | "
                        f"{v['ratios']['vs_pytorch']:.2f}× | {v['ratios'].get('vs_flax', float('nan')):.2f}× |")
         out += ["", f"`{r['command']}`"]
+    for p, r in load("benchmarks/word2vec.json"):
+        g, s = r["gensim"], r["seqjax"]
+        out += ["", f"- word2vec skip-gram on {r['docs']:,} IMDB reviews ({r['train_words']:,} words, vocabulary "
+                    f"{r['vocab']:,}), {r['epochs']} epoch(s): seqjax {s['words_per_s']:,.0f} words/s, analogy accuracy "
+                    f"{100 * s['analogy_accuracy']:.1f} %; gensim {g['words_per_s']:,.0f} words/s, "
+                    f"{100 * g['analogy_accuracy']:.1f} % (questions-words, 30,000 most frequent words). `{r['command']}`"]
+        for w in s["neighbours"]:
+            out.append(f"  - {w}: seqjax {', '.join(s['neighbours'][w])} | gensim {', '.join(g['neighbours'][w])}")
     for p, r in load("benchmarks/imdb_read.json"):
         out += ["", f"- Reading all {r['reviews']:,} IMDB reviews from `{r['archive']}`: **{r['read_s']:.1f} s** "
                     f"(target < 10 s); regex tokenization of {r['tokens']:,} tokens: {r['tokenize_s']:.1f} s. `{r['command']}`"]
