@@ -104,3 +104,12 @@ def test_bigrams_added_as_in_training():
     assert imdb_task.add_bigrams(["a", "b", "a", "b"]) == ["a", "b", "a", "b", "a b", "b a"]
     cfg = configs.ImdbConfig(model="fasttext")
     assert imdb_task.preprocess(cfg, ["Good film"]) == [["good", "film", "good film"]]
+
+
+def test_resumed_run_still_tests_the_best_epoch(tmp_path):
+    d = _imdb_dir(tmp_path)
+    base = dict(model="fasttext", data_dir=str(d), vectors="none", batch_size=16, lr=0.02, out=str(tmp_path / "run"))
+    first = imdb_task.train(configs.ImdbConfig(epochs=3, **base))
+    again = imdb_task.train(configs.ImdbConfig(epochs=3, resume=True, **base))  # nothing left to train
+    assert again["best_epoch"] == first["best_epoch"]
+    assert again["test_loss"] == pytest.approx(first["test_loss"], abs=1e-6)

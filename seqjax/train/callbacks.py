@@ -7,8 +7,10 @@ returns True to stop training.
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable
 
+import flax.serialization
 import jax
 
 
@@ -54,14 +56,31 @@ class EarlyStop:
 
 
 class KeepBest:
-    """Keep a host copy of the params with the lowest ``metric`` (e.g. for the test set)."""
+    """Keep the params with the lowest ``metric`` (e.g. to score the test set with).
 
-    def __init__(self, metric: str = "valid_loss"):
-        self.metric, self.best, self.params, self.epoch = metric, math.inf, None, None
+    With ``path``, the best params are also written there (msgpack) on each improvement, and
+    :meth:`resume` reloads them, so a resumed run still tests the best epoch.
+    """
+
+    def __init__(self, metric: str = "valid_loss", path=None):
+        self.metric, self.best, self.params, self.epoch, self.path = metric, math.inf, None, None, path
 
     def on_epoch_end(self, epoch, state, metrics):
         v = metrics.get(self.metric, math.inf)
         if v < self.best:
             self.best, self.epoch = v, epoch + 1
             self.params = jax.device_get(state.params)
+            if self.path is not None:
+                tmp = f"{self.path}.tmp"
+                with open(tmp, "wb") as f:
+                    f.write(flax.serialization.to_bytes(self.params))
+                os.replace(tmp, self.path)  # atomic
         metrics[f"best_{self.metric}_epoch"] = self.epoch
+
+    def resume(self, template_params, history: list[dict]) -> None:
+        """Restore the best so far from ``history`` and the params file (if both exist)."""
+        scored = [(h[self.metric], h["epoch"]) for h in history if self.metric in h]
+        if scored and self.path is not None and os.path.exists(self.path):
+            self.best, self.epoch = min(scored)
+            with open(self.path, "rb") as f:
+                self.params = flax.serialization.from_bytes(jax.device_get(template_params), f.read())
