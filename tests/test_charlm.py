@@ -99,3 +99,18 @@ def test_sample_cli_rejects_unknown_seed_chars(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "seqjax.cli", "charlm", "sample", "--checkpoint",
                           str(out / "checkpoints"), "--seed-text", "xyz"], capture_output=True, text=True)
     assert bad.returncode == 2 and "outside the vocabulary: 'xyz'" in bad.stderr
+
+
+def test_input_gradient_norms_are_per_distance_and_causal():
+    from seqjax.nn.charlm import input_gradient_norms
+
+    lm = CharLM(9, hidden=8)
+    ids = jnp.asarray(np.random.default_rng(0).integers(0, 9, (4, 6)), jnp.int32)
+    p = lm.init(jax.random.PRNGKey(0), ids)
+    g = input_gradient_norms(lm, p, ids, jnp.zeros(4, jnp.int32))
+    assert g.shape == (6,) and bool((g > 0).all())
+    # distance 0 = the last input; compare with a direct gradient of one window
+    e = lm.apply(p, ids[:1], method=lambda m, i: m.emb(i))
+    direct = jax.grad(lambda e: -jax.nn.log_softmax(lm.apply(p, e, method=CharLM.from_embeddings))[0, 0])(e)
+    one = input_gradient_norms(lm, p, ids[:1], jnp.zeros(1, jnp.int32))
+    np.testing.assert_allclose(one, np.linalg.norm(direct[0], axis=-1)[::-1], rtol=1e-5)

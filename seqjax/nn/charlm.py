@@ -61,6 +61,11 @@ class CharLM(nn.Module):
             out = out[:, -1]
         return self.lin(out).astype(jnp.float32), finals
 
+    def from_embeddings(self, x_BTE):
+        """Last-step logits from input embeddings ``float32[B, T, embed]`` (for gradient analysis)."""
+        out, _ = self.rnn(x_BTE)
+        return self.lin(out[:, -1]).astype(jnp.float32)
+
     def step(self, ids_B, carries):
         """One char per row: ``ids int32[B]`` -> ``(logits float32[B, vocab], carries)``."""
         h, carries = self.rnn.step(self.emb(ids_B), carries)
@@ -94,6 +99,23 @@ def lm_loss(model: CharLM, objective: str):
         return sums["loss"] / jnp.maximum(count, 1.0), (sums, aux)
 
     return loss_fn
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def input_gradient_norms(model: CharLM, params, ids, labels):
+    """How far back the last-step loss reaches: ``float32[T]``, entry ``k`` = mean over windows of
+    ``|| d loss_last / d embedding(x_{T-1-k}) ||`` (distance ``k`` from the end).
+
+    Args: ``ids int32[B, T]`` windows, ``labels int32[B]`` the char after each window.
+    """
+    emb = model.apply(params, ids, method=lambda m, i: m.emb(i))
+
+    def loss(e):
+        logits = model.apply(params, e, method=CharLM.from_embeddings)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).sum()
+
+    g = jax.grad(loss)(emb)  # [B, T, E]
+    return jnp.linalg.norm(g, axis=-1).mean(axis=0)[::-1]
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length"))

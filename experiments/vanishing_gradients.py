@@ -1,0 +1,65 @@
+"""Vanishing gradients: for trained char models, the norm of the gradient of the last-step loss
+with respect to each input embedding, against its distance from the end of the window,
+averaged over held-out windows (one jit call per model).
+
+``SEQJAX_DATA_DIR=../shared/data python experiments/vanishing_gradients.py runs/charlm_rnn runs/charlm_gru runs/charlm_l1``
+-> results/charlm/vanishing_gradients.png (+ .json)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from seqjax import configs  # noqa: E402
+from seqjax.data import text as textdata  # noqa: E402
+from seqjax.nn.charlm import input_gradient_norms  # noqa: E402
+from seqjax.tasks import charlm  # noqa: E402
+from seqjax.train.checkpoint import Checkpointer, read_meta  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(run_dirs: list[str], n_windows: int = 2048) -> None:
+    curves = {}
+    for d in run_dirs:
+        meta = read_meta(Path(d) / "checkpoints")
+        cfg = configs.CharLMConfig(**meta["config"])
+        corpus = charlm.load_corpus(cfg)
+        x, y = textdata.context_windows(corpus.valid_ids, corpus.train_ids, cfg.seq_len)
+        idx = np.random.default_rng(0).choice(len(x), min(n_windows, len(x)), replace=False)
+        model = charlm.build_model(cfg, len(corpus.vocab))
+        ck = Checkpointer(Path(d).absolute() / "checkpoints")
+        state, _ = ck.restore(charlm.init_state(cfg, model, 1))
+        ck.close()
+        norms = input_gradient_norms(model, state.params, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
+        label = f"{cfg.cell}, {cfg.layers} layer(s), {len(meta['history'])} epochs"
+        curves[label] = np.asarray(norms).tolist()
+        print(label, " ".join(f"{v:.2e}" for v in np.asarray(norms)[[0, 4, 9, 19, 39]]))
+    out = ROOT / "results" / "charlm" / "vanishing_gradients"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plt.figure(figsize=(6, 4))
+    for label, c in curves.items():
+        plt.semilogy(np.arange(len(c)), c, label=label)
+    plt.xlabel("distance from the end of the 40-char window")
+    plt.ylabel("|| d loss / d input embedding ||")
+    plt.title("gradient reaching back through time (held-out windows)")
+    plt.legend()
+    plt.grid(alpha=0.3)
+    plt.tight_layout()
+    plt.savefig(out.with_suffix(".png"), dpi=110)
+    out.with_suffix(".json").write_text(json.dumps({"command": "python " + " ".join(sys.argv), "curves": curves}, indent=1))
+    print(f"written {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
