@@ -224,6 +224,7 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     families = [f for f in ("loss", "accuracy", "bpc")
                 if any(k.endswith(f) for h in history for k in h)]
@@ -233,6 +234,7 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
         for key in sorted({k for h in history for k in h if k.endswith(fam)}):
             ax.plot(epochs, [h.get(key, math.nan) for h in history], marker="o", label=key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(fam)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
