@@ -85,3 +85,10 @@ def test_vocab_order_specials_and_json(tmp_path):
         vocab.Vocab.load(tmp_path / "bad.json")
     with pytest.raises(SeqjaxError, match="no tokens"):
         vocab.Vocab.build([[]])
+
+
+def test_spacy_tokenizer_agrees_with_regex_on_plain_text():
+    spacy_tok = tokenize.get_tokenizer("spacy")  # spacy.blank("en"): no model download
+    regex_tok = tokenize.get_tokenizer("regex")
+    for text in ["I didn't like it!<br /><br />It's BAD.", "A great film, truly great.", "Why? Because we're here."]:
+        assert spacy_tok(text) == regex_tok(text)
