@@ -10,9 +10,9 @@ Gate order as PyTorch: LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 as PyTorch does, so PyTorch weights import by copying.
 
 Each cell is a ``combine(carry, gx, gh) -> carry`` of the two projections
-``gx = x W_ih^T + b_ih`` and ``gh = h W_hh^T + b_hh`` (``[batch, G*H]``). The recurrence layer
-computes ``gx`` for all timesteps in one matmul outside the scan (as cuDNN does), so the scan
-body only does the ``h W_hh^T`` matmul.
+``gx = x W_ih^T + b_ih`` and ``gh = h W_hh^T + b_hh`` (``[batch, G*H]``); rnn and lstm only
+need their sum, which the recurrence layer computes with one fused matmul per step (see
+:func:`seqjax.nn.recurrent.scan_cell` for the measurements behind that choice).
 
 Carries are tuples: ``(h,)`` for rnn / gru, ``(h, c)`` for lstm, each ``[batch, H]``.
 """
