@@ -12,9 +12,8 @@ their C tool define it.
   epochs; input vectors initialised ``U(-0.5/dim, 0.5/dim)``, output vectors zero.
 
 Pairs (or CBOW windows) are generated with numpy array operations per epoch and trained in
-large jit-compiled batches (skip-gram: gradients of a batch summed per row with scatter-adds,
-the batched analogue of the C tool's per-pair updates; CBOW: the input rows get the mean of
-their updates, see ``_cbow_step``). No Python loop runs per word.
+large jit-compiled batches; each embedding row takes the mean of its updates within a batch
+(see ``_mean_update``: the plain sum diverges for frequent words). No Python loop runs per word.
 """
 
 from __future__ import annotations
@@ -115,6 +114,18 @@ def cbow_windows(ids: np.ndarray, doc: np.ndarray, window: int, rng: np.random.G
     return ids[keep], ids[posc[keep]], ok[keep].astype(np.float32)
 
 
+def _mean_update(table, rows, grads, weights, lr):
+    """``table[rows] -= lr * grads``, each row getting the *mean* of its updates in the batch.
+
+    The C tool applies a frequent word's updates one at a time, each seeing the last; a batch
+    of 16,384 pairs gives "the" thousands at once, and their plain sum diverges (seen on IMDB:
+    every neighbour became "the"), so each row takes the mean of its batch's updates.
+    """
+    hits = jnp.zeros(table.shape[0], table.dtype).at[rows].add(weights)
+    scale = 1.0 / jnp.maximum(hits[rows], 1.0)
+    return table.at[rows].add(-lr * grads * scale[:, None])
+
+
 @functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
 def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, negative: int):
     """One batch of skip-gram pairs; returns updated tables and the summed loss."""
@@ -130,8 +141,9 @@ def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, negative: int):
     loss = -(jax.nn.log_sigmoid(s[:, 0]) + jax.nn.log_sigmoid(-s[:, 1:]).sum(1)) @ valid
     dv = jnp.einsum("bk,bkd->bd", g, u)
     du = g[:, :, None] * v[:, None, :]
-    syn0 = syn0.at[context].add(-lr * dv)
-    syn1 = syn1.at[out.reshape(-1)].add(-lr * du.reshape(-1, du.shape[-1]))
+    syn0 = _mean_update(syn0, context, dv, valid, lr)
+    syn1 = _mean_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
+                        jnp.repeat(valid, out.shape[1]), lr)
     return syn0, syn1, loss
 
 
@@ -152,14 +164,10 @@ def _cbow_step(syn0, syn1, centre, context, mask, cdf, key, lr, negative: int):
     loss = -(jax.nn.log_sigmoid(s[:, 0]) + jax.nn.log_sigmoid(-s[:, 1:]).sum(1)) @ valid
     dh = jnp.einsum("bk,bkd->bd", g, u)
     du = g[:, :, None] * h[:, None, :]
-    syn1 = syn1.at[out.reshape(-1)].add(-lr * du.reshape(-1, du.shape[-1]))
+    syn1 = _mean_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
+                        jnp.repeat(valid, out.shape[1]), lr)
     dctx = dh[:, None, :] * mask[:, :, None]  # the C tool adds the whole neu1e to every context word
-    rows = context.reshape(-1)
-    # One batch gives a frequent row up to 2*window*B summed updates (the C tool applies them one
-    # at a time, each seeing the last); summing them diverges, so each row gets its mean update.
-    hits = jnp.zeros(syn0.shape[0], syn0.dtype).at[rows].add(mask.reshape(-1))
-    scale = 1.0 / jnp.maximum(hits[rows], 1.0)
-    syn0 = syn0.at[rows].add(-lr * dctx.reshape(-1, dctx.shape[-1]) * scale[:, None])
+    syn0 = _mean_update(syn0, context.reshape(-1), dctx.reshape(-1, dctx.shape[-1]), mask.reshape(-1), lr)
     return syn0, syn1, loss
 
 

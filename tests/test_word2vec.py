@@ -39,7 +39,7 @@ def test_planted_groups_stay_together(cbow):
     A, B = [f"a{i}" for i in range(15)], [f"b{i}" for i in range(15)]
     docs = [list(rng.choice(A if k % 2 else B, 30)) for k in range(300)]
     corpus = w2v.Corpus.build(docs, 5)
-    cfg = configs.Word2VecConfig(dim=16, epochs=5, batch_size=1024, sample=0, cbow=cbow)
+    cfg = configs.Word2VecConfig(dim=16, epochs=10, batch_size=256, sample=0, cbow=cbow, alpha=0.05 if cbow else 0.025)
     wv, stats = w2v.train(corpus, cfg, progress=False)
     assert stats["loss_per_example"][-1] < stats["loss_per_example"][0]
     index = emb.Index(wv, "cosine")
