@@ -145,7 +145,10 @@ def bench_section() -> list[str]:
             e = v["examples_per_s"]
             out.append(f"| {m} | {e['seqjax']:.0f} | {e['pytorch']:.0f} | {e.get('flax_nn_rnn', float('nan')):.0f} | "
                        f"{v['ratios']['vs_pytorch']:.2f}× | {v['ratios'].get('vs_flax', float('nan')):.2f}× |")
-        out += ["", f"`{r['command']}`"]
+        out += ["", f"`{r['command']}` — {r['batches']} real batches per model. Caution: this run overlapped "
+                    "another job on the 2 cores for its first half; PyTorch (2 threads) suffers far more from "
+                    "that oversubscription than XLA (compare the quiet char-LSTM run above), so the PyTorch "
+                    "ratios here are not reliable; the seqjax-vs-flax ratios (both XLA) are."]
     for p, r in load("benchmarks/word2vec.json"):
         g, s = r["gensim"], r["seqjax"]
         out += ["", f"- word2vec skip-gram on {r['docs']:,} IMDB reviews ({r['train_words']:,} words, vocabulary "
