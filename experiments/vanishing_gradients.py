@@ -12,7 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import matplotlib
 

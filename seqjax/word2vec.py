@@ -126,46 +126,46 @@ def _mean_update(table, rows, grads, weights, lr):
     return table.at[rows].add(-lr * grads * scale[:, None])
 
 
-@functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
-def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, negative: int):
-    """One batch of skip-gram pairs; returns updated tables and the summed loss."""
+def _negative_sampling(syn1, x, centre, valid, cdf, key, negative: int):
+    """Score input vectors ``x [B, D]`` against the centre and ``negative`` noise words.
+
+    Returns ``(out int32[B, 1+K], dx [B, D], du [B, 1+K, D], summed loss)``: the output rows
+    touched and the loss gradients for the inputs and for those rows.
+    """
     B = centre.shape[0]
-    negs = jnp.searchsorted(cdf, jax.random.uniform(key, (B, negative)) * cdf[-1]).astype(jnp.int32)
-    negs = jnp.minimum(negs, syn1.shape[0] - 1)
-    v = syn0[context]  # input vector of the context word, as the C tool
+    negs = jnp.searchsorted(cdf, jax.random.uniform(key, (B, negative)) * cdf[-1])
+    negs = jnp.minimum(negs, syn1.shape[0] - 1).astype(jnp.int32)
     out = jnp.concatenate([centre[:, None], negs], axis=1)  # [B, 1+K]
     u = syn1[out]  # [B, 1+K, D]
-    s = jnp.einsum("bd,bkd->bk", v, u)
+    s = jnp.einsum("bd,bkd->bk", x, u)
     label = jnp.zeros_like(s).at[:, 0].set(1.0)
     g = (jax.nn.sigmoid(s) - label) * valid[:, None]  # d loss / d score
     loss = -(jax.nn.log_sigmoid(s[:, 0]) + jax.nn.log_sigmoid(-s[:, 1:]).sum(1)) @ valid
-    dv = jnp.einsum("bk,bkd->bd", g, u)
-    du = g[:, :, None] * v[:, None, :]
-    syn0 = _mean_update(syn0, context, dv, valid, lr)
-    syn1 = _mean_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
+    return out, jnp.einsum("bk,bkd->bd", g, u), g[:, :, None] * x[:, None, :], loss
+
+
+def _update_outputs(syn1, out, du, valid, lr):
+    return _mean_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
                         jnp.repeat(valid, out.shape[1]), lr)
-    return syn0, syn1, loss
+
+
+@functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
+def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, negative: int):
+    """One batch of skip-gram pairs; returns updated tables and the summed loss."""
+    v = syn0[context]  # input vector of the context word, as the C tool
+    out, dv, du, loss = _negative_sampling(syn1, v, centre, valid, cdf, key, negative)
+    syn0 = _mean_update(syn0, context, dv, valid, lr)
+    return syn0, _update_outputs(syn1, out, du, valid, lr), loss
 
 
 @functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
 def _cbow_step(syn0, syn1, centre, context, mask, cdf, key, lr, negative: int):
     """One batch of CBOW windows (mean of the context vectors predicts the centre)."""
-    B = centre.shape[0]
-    negs = jnp.minimum(jnp.searchsorted(cdf, jax.random.uniform(key, (B, negative)) * cdf[-1]),
-                       syn1.shape[0] - 1).astype(jnp.int32)
     n = jnp.maximum(mask.sum(1, keepdims=True), 1.0)
     h = (syn0[context] * mask[:, :, None]).sum(1) / n
     valid = (mask.sum(1) > 0).astype(h.dtype)
-    out = jnp.concatenate([centre[:, None], negs], axis=1)
-    u = syn1[out]
-    s = jnp.einsum("bd,bkd->bk", h, u)
-    label = jnp.zeros_like(s).at[:, 0].set(1.0)
-    g = (jax.nn.sigmoid(s) - label) * valid[:, None]
-    loss = -(jax.nn.log_sigmoid(s[:, 0]) + jax.nn.log_sigmoid(-s[:, 1:]).sum(1)) @ valid
-    dh = jnp.einsum("bk,bkd->bd", g, u)
-    du = g[:, :, None] * h[:, None, :]
-    syn1 = _mean_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
-                        jnp.repeat(valid, out.shape[1]), lr)
+    out, dh, du, loss = _negative_sampling(syn1, h, centre, valid, cdf, key, negative)
+    syn1 = _update_outputs(syn1, out, du, valid, lr)
     dctx = dh[:, None, :] * mask[:, :, None]  # the C tool adds the whole neu1e to every context word
     syn0 = _mean_update(syn0, context.reshape(-1), dctx.reshape(-1, dctx.shape[-1]), mask.reshape(-1), lr)
     return syn0, syn1, loss

@@ -111,14 +111,7 @@ def train(cfg: configs.CharLMConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(out / "checkpoints")
-    start, history, partial = (0, 0), [], None
-    if cfg.resume and ckpt.latest_step() is not None:
-        state, meta = ckpt.restore(state)
-        start, history, partial = (meta["epoch"], meta["batch"]), meta["history"], meta.get("partial")
-        print(f"resumed from {ckpt.directory} at epoch {start[0] + 1}, batch {start[1]}")
-    elif ckpt.latest_step() is not None:
-        raise SeqjaxError(f"{ckpt.directory} already holds a run; pass --resume to continue it "
-                          f"or choose another --out")
+    state, start, history, partial = ckpt.start(state, cfg.resume)
     print(f"{len(corpus.train_ids):,} training chars, {len(corpus.valid_ids):,} held out, "
           f"{len(corpus.vocab)} distinct; {len(data)} batches of {cfg.batch_size} per epoch; "
           f"devices: {jax.device_count()}")

@@ -124,13 +124,7 @@ def train(cfg: configs.ImdbConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(out / "checkpoints")
-    start, history, partial = (0, 0), [], None
-    if cfg.resume and ckpt.latest_step() is not None:
-        state, meta = ckpt.restore(state)
-        start, history, partial = (meta["epoch"], meta["batch"]), meta["history"], meta.get("partial")
-    elif ckpt.latest_step() is not None:
-        raise SeqjaxError(f"{ckpt.directory} already holds a run; pass --resume to continue it "
-                          f"or choose another --out")
+    state, start, history, partial = ckpt.start(state, cfg.resume)
     best = KeepBest("valid_loss", out / "best_params.msgpack")
     best.resume(state.params, history)
     loss = bce_loss(model)

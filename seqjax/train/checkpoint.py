@@ -47,6 +47,22 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return got.state, got.meta
 
+    def start(self, state, resume: bool):
+        """Where a run begins: ``(state, (epoch, batch), history, partial sums)``.
+
+        With ``resume`` and a checkpoint present, everything comes from the latest one; a
+        checkpoint present without ``resume`` is an error (a new run would overwrite it).
+        """
+        if self.latest_step() is None:
+            return state, (0, 0), [], None
+        if not resume:
+            raise SeqjaxError(f"{self.directory} already holds a run; pass --resume to continue it "
+                              f"or choose another --out")
+        state, meta = self.restore(state)
+        start = (meta["epoch"], meta["batch"])
+        print(f"resumed from {self.directory} at epoch {start[0] + 1}, batch {start[1]}")
+        return state, start, meta["history"], meta.get("partial")
+
     def close(self) -> None:
         self.manager.close()
 
