@@ -152,3 +152,26 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     good, _ = ck.restore(st)
     assert int(good.step) == 5
     assert all(bool(jnp.isfinite(v).all()) for v in jax.tree.leaves(good.params))
+
+
+class _InterruptAfterFirstSave(Checkpointer):
+    """A Checkpointer whose first save is followed by a Ctrl-C: the race seen in a real run."""
+
+    def save(self, state, meta, force=True):
+        super().save(state, meta, force)
+        if not getattr(self, "fired", False):
+            self.fired = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_right_after_a_periodic_save_exits_cleanly(tmp_path):
+    m = CharLM(10, hidden=8)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32))
+    st = TrainState.create(p, make_optimizer("sgd", 0.1), jax.random.PRNGKey(1))
+    x = np.zeros((64, 4), np.int32)
+    ck = _InterruptAfterFirstSave(tmp_path / "ck")
+    run = loop.Run(tmp_path, log_every=1, ckpt_every=2, checkpointer=ck)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(st, ArrayBatches(x, np.zeros(64, np.int32), 8), lm_loss(m, "last"), 3, run=run)
+    saved, meta = ck.restore(st)
+    assert int(saved.step) == 2 and (meta["epoch"], meta["batch"]) == (0, 2)

@@ -30,6 +30,9 @@ class Checkpointer:
 
     def save(self, state, meta: dict, force: bool = True) -> None:
         step = int(jax.device_get(state.step))
+        if step in self.manager.all_steps():
+            # Same step = same state (e.g. Ctrl-C right after resuming); orbax refuses a rewrite.
+            return
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=force)
         self.manager.wait_until_finished()

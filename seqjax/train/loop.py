@@ -132,8 +132,13 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
     state = parallel.replicate(state, mesh)
     log = (run.workdir / "log.jsonl") if (run.workdir and run.is_main) else None
 
+    saved_at = []  # (step, epoch, batch) of the last save: a Ctrl-C right after a periodic
+    # save at the same position must not write that step again (orbax refuses to).
+
     def save(state, epoch, batch, acc=None):
-        if run.checkpointer is not None:
+        where = (int(jax.device_get(state.step)), epoch, batch)
+        if run.checkpointer is not None and saved_at[-1:] != [where]:
+            saved_at[:] = [where]
             sums = {k: float(v) for k, v in jax.device_get(acc).items()} if (acc and batch) else None
             run.checkpointer.save(state, {**run.meta, "epoch": epoch, "batch": batch,
                                           "history": history, "partial": sums})
@@ -180,7 +185,8 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
                     m = finalize(host)
                     bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}",
                                     sps=f"{seen / (time.time() - t0):.0f}")
-                if run.ckpt_every and int(jax.device_get(state.step)) % run.ckpt_every == 0:
+                if (run.ckpt_every and step_in_epoch < len(train)  # the epoch end saves anyway
+                        and int(jax.device_get(state.step)) % run.ckpt_every == 0):
                     save(state, epoch, step_in_epoch, acc)
                 if interrupted:
                     raise KeyboardInterrupt
