@@ -1,10 +1,12 @@
 """Train the lab's PyTorch model and seqjax back to back on the same data and seeds.
 
-Both read seqjax's pipeline (same tokens, vocab, length buckets, batch order, initial
-embedding matrix); only the framework differs. Prints one table (per-epoch loss and
-accuracy for each, seconds per epoch, the ratio) and writes results/reference/<model>.json.
+Both read seqjax's pipeline (same tokens, vocab, length buckets or windows, batch order) and
+the PyTorch model starts from seqjax's initial weights (``to_torch``), so only the framework
+differs. Prints one table (per-epoch held-out loss and accuracy or bits/char for each, seconds
+per epoch, the ratio) and writes results/reference/<model>.json.
 
 ``SEQJAX_DATA_DIR=../shared/data python experiments/reference/compare.py --model cnn --epochs 5``
+``SEQJAX_DATA_DIR=../shared/data python experiments/reference/compare.py --model charlm --epochs 2``
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from experiments.reference import models as ref  # noqa: E402
 from seqjax import configs  # noqa: E402
-from seqjax.data import glove  # noqa: E402
-from seqjax.tasks import imdb as imdb_task  # noqa: E402
+from seqjax.interop.torch import to_torch  # noqa: E402
+from seqjax.tasks import charlm as charlm_task, imdb as imdb_task  # noqa: E402
 from seqjax.tasks.common import machine  # noqa: E402
 
 
@@ -55,9 +57,8 @@ def train_torch(cfg, vocab, sets, wv):
           "bilstm": dict(embed=cfg.embed, hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout),
           "fasttext": dict(embed=cfg.embed), "cnn": dict(embed=cfg.embed, dropout=cfg.dropout)}[cfg.model]
     model = ref.build(cfg.model, len(vocab), **kw)
-    if wv is not None:
-        emb, _ = glove.embedding_matrix(vocab, wv, cfg.seed)
-        model.embedding.weight.data.copy_(torch.from_numpy(emb))
+    init = imdb_task.init_state(cfg, imdb_task.build_model(cfg, len(vocab)), vocab, wv).params
+    model.load_state_dict(_tensors(to_torch(cfg.model, init)))
     opt = (torch.optim.SGD if cfg.optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=cfg.lr)
     history, best, best_state = [], float("inf"), None
     for epoch in range(cfg.epochs):
@@ -84,29 +85,91 @@ def train_torch(cfg, vocab, sets, wv):
     return {"history": history, "test_loss": tl, "test_accuracy": ta}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="cnn")
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count())
+def _tensors(state_dict) -> dict:
+    return {k: torch.from_numpy(np.array(v, np.float32)) for k, v in state_dict.items()}
+
+
+def train_torch_charlm(cfg: configs.CharLMConfig):
+    """The lab's CharPredictor with torch RMSprop on seqjax's windows, batch order and init."""
+    corpus = charlm_task.load_corpus(cfg)
+    data = charlm_task.train_data(cfg, corpus)
+    held = charlm_task.heldout_data(corpus, cfg)
+    init = charlm_task.init_state(cfg, charlm_task.build_model(cfg, len(corpus.vocab)), 1).params
+    model = ref.CharPredictor(len(corpus.vocab), cfg.embed, cfg.hidden, cfg.layers)
+    model.load_state_dict(_tensors(to_torch("charlm", init)))
+    opt = torch.optim.RMSprop(model.parameters(), lr=cfg.lr)  # PyTorch defaults: alpha .99, eps 1e-8
+
+    def rows(data, epoch):
+        for b in data.batches(epoch):
+            keep = b["weights"] > 0
+            yield torch.from_numpy(b["ids"][keep].astype(np.int64)), torch.from_numpy(b["labels"][keep].astype(np.int64))
+
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        t0, loss_sum, n = time.time(), 0.0, 0
+        for x, y in rows(data, epoch):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(y)
+            n += len(y)
+        dt = time.time() - t0
+        model.eval()
+        hl = hn = 0.0
+        with torch.no_grad():
+            for x, y in rows(held, 0):
+                hl += torch.nn.functional.cross_entropy(model(x), y, reduction="sum").item()
+                hn += len(y)
+        history.append({"epoch": epoch + 1, "train_loss": loss_sum / n, "valid_loss": hl / hn,
+                        "valid_bpc": hl / hn / charlm_task.LN2, "train_time_s": dt})
+        print(f"pytorch epoch {epoch + 1}: train {loss_sum / n:.4f}  held-out {hl / hn / charlm_task.LN2:.4f} bits/char  {dt:.0f}s", flush=True)
+    return {"history": history, "heldout_bpc": history[-1]["valid_bpc"]}
+
+
+def compare_charlm(args):
+    cfg = configs.CharLMConfig(text=args.text, layers=args.layers, epochs=args.epochs, seed=args.seed, markov_orders="",
+                               out=f"runs/reference_charlm_l{args.layers}")
+    seq = charlm_task.train(cfg)
+    for h in seq["history"]:
+        h["valid_loss"], h["valid_bpc"] = h["heldout_loss"], h["heldout_bpc"]
+    return cfg, seq, train_torch_charlm(cfg)
+
+
+def compare_imdb(args):
     cfg = configs.ImdbConfig(model=args.model, epochs=args.epochs, seed=args.seed,
                              out=f"runs/reference_{args.model}")
     seq = imdb_task.train(cfg)
     cfg, vocab, sets, wv = imdb_task.prepare(cfg)
-    tor = train_torch(cfg, vocab, sets, wv)
-    print(f"\n{'epoch':>5} | {'seqjax loss':>11} {'acc':>6} {'s':>5} | {'pytorch loss':>12} {'acc':>6} {'s':>5} | speed ratio")
+    return cfg, seq, train_torch(cfg, vocab, sets, wv)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="cnn", help="charlm, rnn, lstm, bilstm, fasttext or cnn")
+    ap.add_argument("--layers", type=int, default=1, help="charlm only: 1 or 2 LSTM layers")
+    ap.add_argument("--text", default="", help="charlm only: a UTF-8 file instead of Nietzsche")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    cfg, seq, tor = (compare_charlm if args.model == "charlm" else compare_imdb)(args)
+    metric = "valid_bpc" if args.model == "charlm" else "valid_accuracy"
+    print(f"\n{'epoch':>5} | {'seqjax loss':>11} {metric[6:]:>8} {'s':>5} | {'pytorch loss':>12} {metric[6:]:>8} {'s':>5} | speed ratio")
     for a, b in zip(seq["history"], tor["history"]):
-        print(f"{a['epoch']:5d} | {a['valid_loss']:11.4f} {a['valid_accuracy']:6.3f} {a['train_time_s']:5.0f} | "
-              f"{b['valid_loss']:12.4f} {b['valid_accuracy']:6.3f} {b['train_time_s']:5.0f} | "
+        print(f"{a['epoch']:5d} | {a['valid_loss']:11.4f} {a[metric]:8.4f} {a['train_time_s']:5.0f} | "
+              f"{b['valid_loss']:12.4f} {b[metric]:8.4f} {b['train_time_s']:5.0f} | "
               f"{b['train_time_s'] / a['train_time_s']:.2f}x")
-    print(f"test accuracy: seqjax {100 * seq['test_accuracy']:.2f} %, pytorch {100 * tor['test_accuracy']:.2f} %")
-    out = ROOT / "results" / "reference" / f"{args.model}.json"
+    final = "heldout_bpc" if args.model == "charlm" else "test_accuracy"
+    print(f"{final}: seqjax {seq[final]:.4f}, pytorch {tor[final]:.4f}")
+    name = f"charlm_l{args.layers}" if args.model == "charlm" else args.model
+    out = ROOT / "results" / "reference" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "config": dataclasses.asdict(cfg),
-                               "machine": machine(), "seqjax": {k: seq[k] for k in ("history", "test_loss", "test_accuracy")},
-                               "pytorch": tor}, indent=1) + "\n")
+    out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "model": args.model,
+                               "config": dataclasses.asdict(cfg), "pytorch_init": "seqjax (to_torch)",
+                               "torch_threads": torch.get_num_threads(), "machine": machine(),
+                               "seqjax": {k: seq[k] for k in ("history", final)}, "pytorch": tor}, indent=1) + "\n")
     print(f"written {out}")
 
 

@@ -26,7 +26,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(),
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": os.cpu_count(), "cores_used": usable, "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()], "python": sys.version.split()[0],
             "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
             "date": time.strftime("%Y-%m-%d")}
