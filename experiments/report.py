@@ -124,6 +124,42 @@ def reference_section() -> list[str]:
     return out
 
 
+def workshop_section() -> list[str]:
+    rows = load("workshop/*_*.json")
+    rows = [(p, r) for p, r in rows if "config" in r and "heldout_bpc" in r]
+    if not rows:
+        return []
+    first = rows[0][1]
+    out = ["## RNN vs GRU vs LSTM, last-char vs every-char training, equal training time (workshop)", "",
+           f"Each run: the lab's char model (embedding 8, one layer of 128, RMSprop 0.01, batch 128, 40-char "
+           f"windows or chunks) trained for the same budget of training time, each run pinned to one "
+           f"core of this CPU, two runs at a time. `last` scores only the char after each 40-char window "
+           f"(windows every 3 chars, the lab); `every` scores every char of contiguous 40-char chunks. "
+           f"Held-out bits/char measured identically for all rows (each char of the held-out tail from the "
+           f"40 chars before it). Made by `{first.get('driver', 'python experiments/cells_objectives.py')}`.", "",
+           "| model | objective | training steps | chars scored | training time | wall time | held-out bits/char | command |",
+           "|---|---|---|---|---|---|---|---|"]
+    for k in (1, 3, 5):
+        v = first.get(f"markov_order{k}_bpc")
+        if v is not None:
+            out.append(f"| Markov order {k} | counts | — | — | — | — | **{v:.3f}** | (fitted in every run below) |")
+    for p, r in sorted(rows, key=lambda pr: (pr[1]["config"]["objective"], pr[1]["heldout_bpc"])):
+        c = r["config"]
+        per_step = c["batch_size"] * (c["seq_len"] if c["objective"] == "every" else 1)
+        train_s = sum(h["train_time_s"] for h in r["history"])
+        out.append(f"| [{c['cell']} {c['hidden']}]({p.relative_to(RES)}) | {c['objective']} | {r['train_steps']:,} | "
+                   f"{r['train_steps'] * per_step:,} | {fmt_time(train_s)} | {fmt_time(r['wall_time_s'])} | "
+                   f"**{r['heldout_bpc']:.3f}** | `{r['command']}` |")
+    fig = RES / "workshop" / "vanishing_gradients.png"
+    if fig.exists():
+        cmd = json.loads(fig.with_suffix(".json").read_text())["command"]
+        out += ["", "How far back the gradient reaches in the `last`-trained models: the norm of the gradient "
+                    "of the last-step loss with respect to each input embedding, against its distance from "
+                    f"the end of the window, averaged over held-out windows. `{cmd}`", "",
+                "![vanishing gradients](workshop/vanishing_gradients.png)"]
+    return out + [""]
+
+
 def word2vec_section() -> list[str]:
     rows = load("word2vec/*.json")
     out = []
@@ -180,7 +216,7 @@ def main():
              "CPU machine with no GPU. The training runs shared the two cores with each other (two or "
              "three at a time), so their wall times are upper bounds; the benchmarks below are the "
              "speed measurements.", ""]
-    lines += charlm_section() + imdb_section() + reference_section() + word2vec_section() + bench_section()
+    lines += charlm_section() + workshop_section() + imdb_section() + reference_section() + word2vec_section() + bench_section()
     (RES / "README.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RES / 'README.md'}")
 

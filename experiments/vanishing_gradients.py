@@ -2,8 +2,8 @@
 with respect to each input embedding, against its distance from the end of the window,
 averaged over held-out windows (one jit call per model).
 
-``SEQJAX_DATA_DIR=../shared/data python experiments/vanishing_gradients.py runs/charlm_rnn runs/charlm_gru runs/charlm_l1``
--> results/charlm/vanishing_gradients.png (+ .json)
+``SEQJAX_DATA_DIR=../shared/data python experiments/vanishing_gradients.py runs/workshop/{rnn,gru,lstm}_last``
+-> results/workshop/vanishing_gradients.png (+ .json)
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def main(run_dirs: list[str], n_windows: int = 2048) -> None:
         state, _ = ck.restore(charlm.init_state(cfg, model, 1))
         ck.close()
         norms = input_gradient_norms(model, state.params, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
-        label = f"{cfg.cell}, {cfg.layers} layer(s), {len(meta['history'])} epochs"
+        steps = meta["history"][-1]["step"] if meta["history"] else 0
+        label = f"{cfg.cell} {cfg.hidden}, objective {cfg.objective}, {steps:,} steps"
         curves[label] = np.asarray(norms).tolist()
         print(label, " ".join(f"{v:.2e}" for v in np.asarray(norms)[[0, 4, 9, 19, 39]]))
-    out = ROOT / "results" / "charlm" / "vanishing_gradients"
+    out = ROOT / "results" / "workshop" / "vanishing_gradients"
     out.parent.mkdir(parents=True, exist_ok=True)
     plt.figure(figsize=(6, 4))
     for label, c in curves.items():

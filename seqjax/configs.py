@@ -78,6 +78,7 @@ class CharLMConfig:
     out: str = "runs/charlm"
     resume: bool = False
     ckpt_every: int = 0
+    minutes: float = 0.0  # stop after this much training time (equal-time comparisons); 0 = none
     unroll: int = 1
     eval_batch_size: int = 1024
     results: str = ""  # write a results JSON here

@@ -175,3 +175,17 @@ def test_ctrl_c_right_after_a_periodic_save_exits_cleanly(tmp_path):
         loop.fit(st, ArrayBatches(x, np.zeros(64, np.int32), 8), lm_loss(m, "last"), 3, run=run)
     saved, meta = ck.restore(st)
     assert int(saved.step) == 2 and (meta["epoch"], meta["batch"]) == (0, 2)
+
+
+def test_time_budget_stops_mid_epoch_and_checkpoints_there(tmp_path):
+    m = CharLM(10, hidden=8)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32))
+    st = TrainState.create(p, make_optimizer("sgd", 0.1), jax.random.PRNGKey(1))
+    x = np.zeros((640, 4), np.int32)
+    ck = Checkpointer(tmp_path / "ck")
+    run = loop.Run(tmp_path, time_budget_s=1e-9, checkpointer=ck)  # spent after the first step
+    st, history = loop.fit(st, ArrayBatches(x, np.zeros(640, np.int32), 8), lm_loss(m, "last"), 5, run=run)
+    assert int(st.step) == 1 and len(history) == 1
+    assert history[0]["epoch_fraction"] == 1 / 80 and history[0]["train_loss"] > 0
+    saved, meta = ck.restore(st)
+    assert int(saved.step) == 1 and (meta["epoch"], meta["batch"]) == (0, 1)

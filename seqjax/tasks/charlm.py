@@ -36,6 +36,8 @@ def _check(cfg: configs.CharLMConfig) -> None:
         raise SeqjaxError(f"--objective {cfg.objective!r}: choose last or every")
     if cfg.stateful and cfg.objective != "every":
         raise SeqjaxError("--stateful needs --objective every")
+    if cfg.minutes < 0:
+        raise SeqjaxError(f"--minutes {cfg.minutes}: give a training-time budget >= 0 (0 = no limit)")
     if cfg.batch_size % jax.device_count():
         raise SeqjaxError(f"--batch-size {cfg.batch_size} is not divisible by the "
                           f"{jax.device_count()} devices")
@@ -131,7 +133,7 @@ def train(cfg: configs.CharLMConfig) -> dict:
 
     temps = [float(t) for t in cfg.temperatures.split(",")]
     sampler = SampleText(make_generator(model, corpus.vocab, cfg.sample_length), seed_text, temps, cfg.seed)
-    run = loop.Run(out, ckpt_every=cfg.ckpt_every, checkpointer=ckpt,
+    run = loop.Run(out, ckpt_every=cfg.ckpt_every, time_budget_s=60 * cfg.minutes, checkpointer=ckpt,
                    meta={"config": dataclasses.asdict(cfg), "vocab": corpus.vocab.chars, "kind": "charlm"})
     reset = (lambda c: jax.tree.map(jnp.zeros_like, c)) if cfg.stateful else None
     state, history = loop.fit(state, data, lm_loss(model, cfg.objective), cfg.epochs, run=run,

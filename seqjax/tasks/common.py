@@ -37,7 +37,8 @@ def write_results(path: str | Path, cfg, **fields) -> None:
     """One JSON per run: config, command, machine and whatever the experiment measured."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"command": "seqjax " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("seqjax") else " ".join(sys.argv),
+    cli = sys.argv[0].endswith(("seqjax", "seqjax/cli.py"))  # the console script or python -m seqjax.cli
+    record = {"command": "seqjax " + " ".join(sys.argv[1:]) if cli else " ".join(sys.argv),
               "config": dataclasses.asdict(cfg), "machine": machine(), **fields}
     path.write_text(json.dumps(record, indent=1, default=float) + "\n")
     print(f"results written to {path}")

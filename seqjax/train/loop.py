@@ -101,6 +101,7 @@ class Run:
     workdir: Path | None = None
     log_every: int = 20
     ckpt_every: int = 0  # steps; 0 = only at epoch ends
+    time_budget_s: float = 0.0  # stop once this much training time (all epochs) is spent; 0 = none
     meta: dict = dataclasses.field(default_factory=dict)  # config, vocab: saved with checkpoints
     checkpointer: Any = None
     is_main: bool = True  # only process 0 writes logs
@@ -160,6 +161,7 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
 def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh, train_step,
             eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted):
     epoch0, b0 = start
+    spent = sum(h.get("train_time_s", 0.0) for h in history)  # training time before this call
     for epoch in range(epoch0, epochs):
         if reset_carry is not None and b0 == 0:
             state = state.replace(carry=reset_carry(state.carry))
@@ -190,6 +192,8 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
                     save(state, epoch, step_in_epoch, acc)
                 if interrupted:
                     raise KeyboardInterrupt
+                if run.time_budget_s and spent + time.time() - t0 >= run.time_budget_s:
+                    break
         except KeyboardInterrupt:
             bar.close()
             save(state, epoch, step_in_epoch, acc)
@@ -200,6 +204,10 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
         b0 = 0
         metrics = {"epoch": epoch + 1, "step": int(jax.device_get(state.step)),
                    "train_time_s": time.time() - t0}
+        spent += metrics["train_time_s"]
+        out_of_time = bool(run.time_budget_s) and spent >= run.time_budget_s
+        if out_of_time and step_in_epoch < len(train):
+            metrics["epoch_fraction"] = step_in_epoch / len(train)
         if acc is not None:
             metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
             metrics["train_samples_per_s"] = seen / metrics["train_time_s"]
@@ -218,6 +226,11 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
         if run.is_main:
             print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in metrics.items() if not isinstance(v, (list, dict))))
+        if out_of_time:
+            if run.is_main:
+                print(f"time budget of {run.time_budget_s / 60:.1f} min of training spent; stopped")
+            save(state, *((epoch, step_in_epoch, acc) if step_in_epoch < len(train) else (epoch + 1, 0)))
+            break
         save(state, epoch + 1, 0)
         if stop:
             break
@@ -246,5 +259,6 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
