@@ -20,11 +20,11 @@ def _add_config(parser: argparse.ArgumentParser, cls) -> None:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         typ = hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         if typ is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default)
         else:
-            parser.add_argument(flag, type=typ, default=f.default, help=f"default: {f.default!r}")
+            parser.add_argument(*flags, dest=f.name, type=typ, default=f.default, help=f"default: {f.default!r}")
 
 
 def _config(cls, args: argparse.Namespace):

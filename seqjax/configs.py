@@ -99,7 +99,8 @@ class ImdbConfig:
     tokenizer: str = "regex"  # regex | spacy
     max_vocab: int = 25_000
     max_len: int = 0  # truncate reviews to this many tokens; 0 = keep whole reviews
-    vectors: str = ""  # none | 6B.50d | 6B.100d | a GloVe / word2vec text file
+    vectors: str = dataclasses.field(  # none | 6B.50d | 6B.100d | a GloVe / word2vec text file
+        default="", metadata={"aliases": ("--embeddings",)})
     embed: int = 0
     cell: str = ""  # rnn | gru | lstm (swaps the cell of rnn / lstm / bilstm)
     hidden: int = 0

@@ -28,3 +28,11 @@ def test_every_config_field_is_read_somewhere():
     for cls in [getattr(configs, n) for n in dir(configs) if n.endswith("Config")]:
         for f in dataclasses.fields(cls):
             assert re.search(rf"\bcfg\.{f.name}\b", src), f"{cls.__name__}.{f.name} is never read"
+
+
+def test_embeddings_is_another_name_for_vectors():
+    p = cli.build_parser()
+    a = p.parse_args(["imdb", "train", "--model", "cnn", "--embeddings", "w2v/vectors.txt"])
+    b = p.parse_args(["imdb", "train", "--model", "cnn", "--vectors", "w2v/vectors.txt"])
+    assert cli._config(configs.ImdbConfig, a) == cli._config(configs.ImdbConfig, b)
+    assert cli._config(configs.ImdbConfig, a).vectors == "w2v/vectors.txt"
