@@ -140,5 +140,6 @@ class Word2VecConfig:
     epochs: int = 5
     cbow: bool = False
     batch_size: int = 16384
+    row_cap: float = 1.0  # a row hit more often in a batch gets row_cap x the mean update
     seed: int = 0
     results: str = ""  # also write a results JSON (stats + neighbours of a few words) here

@@ -13,7 +13,7 @@ their C tool define it.
 
 Pairs (or CBOW windows) are generated with numpy array operations per epoch and trained in
 large jit-compiled batches; each embedding row takes the mean of its updates within a batch
-(see ``_mean_update``: the plain sum diverges for frequent words). No Python loop runs per word.
+(see ``_capped_update``: the plain sum diverges for frequent words). No Python loop runs per word.
 """
 
 from __future__ import annotations
@@ -114,15 +114,19 @@ def cbow_windows(ids: np.ndarray, doc: np.ndarray, window: int, rng: np.random.G
     return ids[keep], ids[posc[keep]], ok[keep].astype(np.float32)
 
 
-def _mean_update(table, rows, grads, weights, lr):
-    """``table[rows] -= lr * grads``, each row getting the *mean* of its updates in the batch.
+def _capped_update(table, rows, grads, weights, lr, cap):
+    """``table[rows] -= lr * grads`` summed per row, but a row hit more than ``cap`` times in
+    the batch takes ``cap`` times the *mean* of its updates.
 
     The C tool applies a frequent word's updates one at a time, each seeing the last; a batch
-    of 16,384 pairs gives "the" thousands at once, and their plain sum diverges (seen on IMDB:
-    every neighbour became "the"), so each row takes the mean of its batch's updates.
+    of thousands of pairs gives "the" hundreds at once, and their plain sum diverges (seen on
+    IMDB: every neighbour became "the"). The pure mean (``cap = 1``) is stable but gives a word
+    met k times in a batch 1/k of the C tool's learning, so mid-frequency words barely move
+    (seen on IMDB: neighbours still noise after an epoch). Rows with at most ``cap`` hits get
+    exactly the summed update, as sequential SGD would to first order.
     """
     hits = jnp.zeros(table.shape[0], table.dtype).at[rows].add(weights)
-    scale = 1.0 / jnp.maximum(hits[rows], 1.0)
+    scale = 1.0 / jnp.maximum(hits[rows] / cap, 1.0)
     return table.at[rows].add(-lr * grads * scale[:, None])
 
 
@@ -144,30 +148,30 @@ def _negative_sampling(syn1, x, centre, valid, cdf, key, negative: int):
     return out, jnp.einsum("bk,bkd->bd", g, u), g[:, :, None] * x[:, None, :], loss
 
 
-def _update_outputs(syn1, out, du, valid, lr):
-    return _mean_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
-                        jnp.repeat(valid, out.shape[1]), lr)
+def _update_outputs(syn1, out, du, valid, lr, cap):
+    return _capped_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
+                          jnp.repeat(valid, out.shape[1]), lr, cap)
 
 
 @functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
-def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, negative: int):
+def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, cap, negative: int):
     """One batch of skip-gram pairs; returns updated tables and the summed loss."""
     v = syn0[context]  # input vector of the context word, as the C tool
     out, dv, du, loss = _negative_sampling(syn1, v, centre, valid, cdf, key, negative)
-    syn0 = _mean_update(syn0, context, dv, valid, lr)
-    return syn0, _update_outputs(syn1, out, du, valid, lr), loss
+    syn0 = _capped_update(syn0, context, dv, valid, lr, cap)
+    return syn0, _update_outputs(syn1, out, du, valid, lr, cap), loss
 
 
 @functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
-def _cbow_step(syn0, syn1, centre, context, mask, cdf, key, lr, negative: int):
+def _cbow_step(syn0, syn1, centre, context, mask, cdf, key, lr, cap, negative: int):
     """One batch of CBOW windows (mean of the context vectors predicts the centre)."""
     n = jnp.maximum(mask.sum(1, keepdims=True), 1.0)
     h = (syn0[context] * mask[:, :, None]).sum(1) / n
     valid = (mask.sum(1) > 0).astype(h.dtype)
     out, dh, du, loss = _negative_sampling(syn1, h, centre, valid, cdf, key, negative)
-    syn1 = _update_outputs(syn1, out, du, valid, lr)
+    syn1 = _update_outputs(syn1, out, du, valid, lr, cap)
     dctx = dh[:, None, :] * mask[:, :, None]  # the C tool adds the whole neu1e to every context word
-    syn0 = _mean_update(syn0, context.reshape(-1), dctx.reshape(-1, dctx.shape[-1]), mask.reshape(-1), lr)
+    syn0 = _capped_update(syn0, context.reshape(-1), dctx.reshape(-1, dctx.shape[-1]), mask.reshape(-1), lr, cap)
     return syn0, syn1, loss
 
 
@@ -196,7 +200,7 @@ def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool
         perm = rng.permutation(len(centre))
         n_batches = -(-len(centre) // cfg.batch_size)
         words_per_batch = len(corpus.ids) / max(n_batches, 1)
-        ep_loss = 0.0
+        ep_loss = []
         for b in range(n_batches):
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             pad = cfg.batch_size - len(idx)
@@ -210,12 +214,12 @@ def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool
             step = _cbow_step if cfg.cbow else _sg_step
             syn0, syn1, loss = step(syn0, syn1, jnp.asarray(c), jnp.asarray(x), jnp.asarray(e), cdf,
                                     jax.random.fold_in(key, epoch * 1_000_003 + b), jnp.float32(lr),
-                                    negative=cfg.negative)
-            ep_loss += float(loss)
+                                    jnp.float32(cfg.row_cap), negative=cfg.negative)
+            ep_loss.append(loss)  # summed on the host once per epoch: no sync per batch
             done_words += words_per_batch
             bar.update(words_per_batch)
             bar.set_postfix(epoch=epoch + 1, lr=f"{lr:.5f}")
-        losses.append(ep_loss / max(len(centre), 1))
+        losses.append(float(jnp.stack(ep_loss).sum()) / max(len(centre), 1) if ep_loss else 0.0)
     bar.close()
     wall = time.time() - t0
     stats = {"wall_time_s": wall, "words_per_s": total_words / wall, "vocab": V,

@@ -64,3 +64,15 @@ def test_bad_corpora():
         w2v.Corpus.build([[], []])
     with pytest.raises(SeqjaxError, match=r"--min-count 9 is above every word's count"):
         w2v.Corpus.build([["a", "b", "a"]], 9)
+
+
+def test_capped_update_sums_rare_rows_and_caps_frequent_ones():
+    import jax.numpy as jnp
+
+    table = jnp.zeros((3, 2))
+    rows = jnp.array([0, 0, 0, 1, 2, 2])
+    grads = jnp.array([[1.0, 0], [2, 0], [3, 0], [5, 5], [1, 1], [3, 3]])
+    got = np.asarray(w2v._capped_update(table, rows, grads, jnp.ones(6), 1.0, 2.0))
+    np.testing.assert_allclose(got[0], [-2 * 6 / 3, 0])  # 3 hits > cap 2: twice the mean
+    np.testing.assert_allclose(got[1], [-5, -5])  # one hit: the update itself
+    np.testing.assert_allclose(got[2], [-4, -4])  # 2 hits <= cap: the plain sum
