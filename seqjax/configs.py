@@ -108,8 +108,10 @@ class ImdbConfig:
     dropout: float = -1.0
     optimizer: str = ""
     lr: float = 0.0
+    clip: float = 0.0  # global-norm gradient clipping; 0 = none
     batch_size: int = 64
     epochs: int = 5
+    minutes: float = 0.0  # also stop after this much training time; 0 = no limit
     seed: int = 0
     valid_fraction: float = 0.3
     train_limit: int = 0  # use a seeded random N of the training reviews (quick runs); 0 = all

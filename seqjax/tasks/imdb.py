@@ -78,7 +78,7 @@ def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
         print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
     else:  # <unk> and <pad> rows zero, as with pretrained vectors
         params["params"]["embedding"]["embedding"] = params["params"]["embedding"]["embedding"].at[:2].set(0.0)
-    tx = make_optimizer(cfg.optimizer, cfg.lr)
+    tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip)
     return TrainState.create(params, tx, jax.random.fold_in(key, 1))
 
 
@@ -128,7 +128,7 @@ def train(cfg: configs.ImdbConfig) -> dict:
     best = KeepBest("valid_loss", out / "best_params.msgpack")
     best.resume(state.params, history)
     loss = bce_loss(model)
-    run = loop.Run(out, checkpointer=ckpt, meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos,
+    run = loop.Run(out, checkpointer=ckpt, time_budget_s=60 * cfg.minutes, meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos,
                                                   "kind": "imdb"})
     state, history = loop.fit(state, sets["train"], loss, cfg.epochs, valid=sets["valid"], run=run,
                               callbacks=[best], start=start, history=history, partial=partial,
