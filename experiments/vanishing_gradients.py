@@ -37,23 +37,29 @@ def main(run_dirs: list[str], n_windows: int = 2048) -> None:
         x, y = textdata.context_windows(corpus.valid_ids, corpus.train_ids, cfg.seq_len)
         idx = np.random.default_rng(0).choice(len(x), min(n_windows, len(x)), replace=False)
         model = charlm.build_model(cfg, len(corpus.vocab))
+        initial = charlm.init_state(cfg, model, 1)
         ck = Checkpointer(Path(d).absolute() / "checkpoints")
-        state, _ = ck.restore(charlm.init_state(cfg, model, 1))
+        state, _ = ck.restore(initial)
         ck.close()
-        norms = input_gradient_norms(model, state.params, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
         steps = meta["history"][-1]["step"] if meta["history"] else 0
-        label = f"{cfg.cell} {cfg.hidden}, objective {cfg.objective}, {steps:,} steps"
-        curves[label] = np.asarray(norms).tolist()
-        print(label, " ".join(f"{v:.2e}" for v in np.asarray(norms)[[0, 4, 9, 19, 39]]))
+        for label, params in ((f"{cfg.cell}, trained ({steps:,} steps, {cfg.objective})", state.params),
+                              (f"{cfg.cell}, at initialisation", initial.params)):
+            norms = input_gradient_norms(model, params, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
+            curves[label] = np.asarray(norms).tolist()
+            print(label, " ".join(f"{v:.2e}" for v in np.asarray(norms)[[0, 4, 9, 19, 39]]))
     out = ROOT / "results" / "workshop" / "vanishing_gradients"
     out.parent.mkdir(parents=True, exist_ok=True)
-    plt.figure(figsize=(6, 4))
+    plt.figure(figsize=(7, 4.5))
+    colours = {}
     for label, c in curves.items():
-        plt.semilogy(np.arange(len(c)), c, label=label)
+        cell = label.split(",")[0]
+        colours.setdefault(cell, f"C{len(colours)}")
+        plt.semilogy(np.arange(len(c)), c, label=label, color=colours[cell],
+                     linestyle="--" if "initialisation" in label else "-")
     plt.xlabel("distance from the end of the 40-char window")
     plt.ylabel("|| d loss / d input embedding ||")
     plt.title("gradient reaching back through time (held-out windows)")
-    plt.legend()
+    plt.legend(fontsize=8)
     plt.grid(alpha=0.3)
     plt.tight_layout()
     plt.savefig(out.with_suffix(".png"), dpi=110)
