@@ -189,3 +189,16 @@ def test_time_budget_stops_mid_epoch_and_checkpoints_there(tmp_path):
     assert history[0]["epoch_fraction"] == 1 / 80 and history[0]["train_loss"] > 0
     saved, meta = ck.restore(st)
     assert int(saved.step) == 1 and (meta["epoch"], meta["batch"]) == (0, 1)
+
+
+def test_plot_history_leaves_the_plotting_backend_alone(tmp_path):
+    import matplotlib
+
+    old = matplotlib.get_backend()
+    matplotlib.use("svg")  # stands in for a notebook's inline backend
+    try:
+        loop.plot_history([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}], tmp_path / "c.png")
+        assert (tmp_path / "c.png").stat().st_size > 1000
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(old)

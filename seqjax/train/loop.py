@@ -239,15 +239,15 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
     """PNG of the per-epoch curves: one panel per metric family (loss, accuracy, bpc)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure draws with the Agg canvas without touching pyplot's global backend (a
+    # matplotlib.use("Agg") here would stop a notebook's own plots from showing inline).
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     families = [f for f in ("loss", "accuracy", "bpc")
                 if any(k.endswith(f) for h in history for k in h)]
-    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.5), squeeze=False)
+    fig = Figure(figsize=(5 * len(families), 3.5))
+    axes = fig.subplots(1, len(families), squeeze=False)
     epochs = [h["epoch"] for h in history]
     for ax, fam in zip(axes[0], families):
         for key in sorted({k for h in history for k in h if k.endswith(fam)}):
@@ -261,4 +261,3 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
