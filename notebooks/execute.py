@@ -56,8 +56,7 @@ def main(argv: list[str]) -> None:
         if figures_only:
             for old, new in zip(nb.cells, run.cells):
                 if old.cell_type == "code" and not _has_figure(old) and _has_figure(new):
-                    keep = [o for o in old.outputs if o.output_type != "execute_result"]
-                    old.outputs = keep + [o for o in new.outputs if "image/png" in o.get("data", {})]
+                    old.outputs = list(old.outputs) + [o for o in new.outputs if "image/png" in o.get("data", {})]
         drop_progress_bars(nb)
         nbformat.write(nb, p)
         print(f"written {p}", flush=True)

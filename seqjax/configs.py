@@ -141,7 +141,7 @@ class Word2VecConfig:
     alpha: float = 0.025
     epochs: int = 5
     cbow: bool = False
-    batch_size: int = 16384
-    row_cap: float = 1.0  # a row hit more often in a batch gets row_cap x the mean update
+    batch_size: int = 4096
+    row_cap: float = 32.0  # a row hit more often in a batch gets row_cap x its mean update
     seed: int = 0
     results: str = ""  # also write a results JSON (stats + neighbours of a few words) here
