@@ -84,7 +84,7 @@ def imdb_section() -> list[str]:
         diffs = [f"{k} {c[k]} (lab {v})" for k, v in MODEL_DEFAULTS[m].items() if k in c and c[k] != v and k != "vectors"]
         diffs += [f"reviews cut to {c['max_len']} tokens"] if c.get("max_len") else []
         diffs += [f"{c['epochs']} epochs (lab 5)"] if c["epochs"] != 5 else []
-        out.append(f"| [{m}]({p.relative_to(RES)}) | {r['vectors']} | **{100 * r['test_accuracy']:.2f} %** | "
+        out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {Path(r['vectors']).parent.name + '/' if '/' in r['vectors'] else ''}{Path(r['vectors']).name} | **{100 * r['test_accuracy']:.2f} %** | "
                    f"{r['best_epoch']} | {sum(ep) / len(ep):.0f} | {fmt_time(r['wall_time_s'])} | "
                    f"{REFERENCE.get(m, '—')} | {TARGET.get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
     out += [""] + [f"- {m}: {NOTES[m]}" for m in sorted({r["config"]["model"] for _, r in rows}) if m in NOTES]

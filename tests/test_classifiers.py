@@ -113,3 +113,14 @@ def test_resumed_run_still_tests_the_best_epoch(tmp_path):
     again = imdb_task.train(configs.ImdbConfig(epochs=3, resume=True, **base))  # nothing left to train
     assert again["best_epoch"] == first["best_epoch"]
     assert again["test_loss"] == pytest.approx(first["test_loss"], abs=1e-6)
+
+
+def test_vectors_of_another_dimension_name_the_fix():
+    from seqjax.data.glove import WordVectors
+    from seqjax.data.vocab import Vocab
+
+    cfg = imdb_task.resolve(configs.ImdbConfig(model="cnn", vectors="w2v/vectors.txt"))
+    vocab = Vocab.build([["good", "film"]], 10)
+    wv = WordVectors(["good", "film"], np.ones((2, 100), np.float32))
+    with pytest.raises(SeqjaxError, match=r"100-d vectors .* pass --embed 100"):
+        imdb_task.init_state(cfg, imdb_task.build_model(cfg, len(vocab)), vocab, wv)

@@ -73,6 +73,9 @@ def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
     if wv is not None:
+        if wv.dim != cfg.embed:
+            raise SeqjaxError(f"--vectors {cfg.vectors}: {wv.dim}-d vectors but the model embeds in "
+                              f"{cfg.embed} dimensions; pass --embed {wv.dim}")
         emb, found = glove.embedding_matrix(vocab, wv, cfg.seed)
         params["params"]["embedding"]["embedding"] = jnp.asarray(emb)
         print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
