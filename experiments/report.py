@@ -57,7 +57,7 @@ def charlm_section() -> list[str]:
     for p, r in rows:
         last = r["history"][-1]
         if "samples" in last:
-            out += [f"Samples of `{p.stem}` after epoch {last['epoch']}, seed \"{last['seed_text']}\":", ""]
+            out += [f"Samples of `{p.stem}` after epoch {last['epoch']}, seed \"{last['seed_text'].replace(chr(10), ' ')}\":", ""]
             for t, s in last["samples"].items():
                 out += [f"- T = {t}: `{(last['seed_text'] + s)[:160].replace(chr(10), ' ')}…`"]
             out += [""]
