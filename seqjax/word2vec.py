@@ -12,8 +12,9 @@ their C tool define it.
   epochs; input vectors initialised ``U(-0.5/dim, 0.5/dim)``, output vectors zero.
 
 Pairs (or CBOW windows) are generated with numpy array operations per epoch and trained in
-large jit-compiled batches; each embedding row takes the mean of its updates within a batch
-(see ``_capped_update``: the plain sum diverges for frequent words). No Python loop runs per word.
+jit-compiled batches; each embedding row takes the sum of its updates within a batch, capped at
+``row_cap`` times their mean (see ``_capped_update``: the plain sum diverges for frequent words
+in large batches). No Python loop runs per word.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool
     total_words = len(corpus.ids) * cfg.epochs
     done_words, losses, t0 = 0, [], time.time()
     bar = tqdm(total=total_words, unit="w", unit_scale=True, desc="word2vec", disable=not progress)
+    step = _cbow_step if cfg.cbow else _sg_step
     for epoch in range(cfg.epochs):
         kept = rng.random(len(corpus.ids)) < keep[corpus.ids]
         ids, doc = corpus.ids[kept], corpus.doc[kept]
@@ -211,7 +213,6 @@ def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool
                 e = np.concatenate([e, np.zeros((pad,) + e.shape[1:], e.dtype)])
             progress_frac = done_words / total_words
             lr = max(cfg.alpha * (1 - progress_frac), cfg.alpha * 1e-4)
-            step = _cbow_step if cfg.cbow else _sg_step
             syn0, syn1, loss = step(syn0, syn1, jnp.asarray(c), jnp.asarray(x), jnp.asarray(e), cdf,
                                     jax.random.fold_in(key, epoch * 1_000_003 + b), jnp.float32(lr),
                                     jnp.float32(cfg.row_cap), negative=cfg.negative)

@@ -202,3 +202,8 @@ def test_plot_history_leaves_the_plotting_backend_alone(tmp_path):
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(old)
+
+
+def test_negative_time_budget_is_refused_with_the_flag_named():
+    with pytest.raises(SeqjaxError, match=r"--minutes -2: give a training-time budget >= 0"):
+        loop.Run(time_budget_s=-120.0)

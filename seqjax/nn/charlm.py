@@ -102,7 +102,6 @@ def lm_loss(model: CharLM, objective: str):
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-@functools.partial(jax.jit, static_argnames=("model",))
 def input_gradient_norms(model: CharLM, params, ids, labels):
     """How far back the last-step loss reaches: ``float32[T]``, entry ``k`` = mean over windows of
     ``|| d loss_last / d embedding(x_{T-1-k}) ||`` (distance ``k`` from the end).

@@ -36,8 +36,6 @@ def _check(cfg: configs.CharLMConfig) -> None:
         raise SeqjaxError(f"--objective {cfg.objective!r}: choose last or every")
     if cfg.stateful and cfg.objective != "every":
         raise SeqjaxError("--stateful needs --objective every")
-    if cfg.minutes < 0:
-        raise SeqjaxError(f"--minutes {cfg.minutes}: give a training-time budget >= 0 (0 = no limit)")
     if cfg.batch_size % jax.device_count():
         raise SeqjaxError(f"--batch-size {cfg.batch_size} is not divisible by the "
                           f"{jax.device_count()} devices")

@@ -106,6 +106,11 @@ class Run:
     checkpointer: Any = None
     is_main: bool = True  # only process 0 writes logs
 
+    def __post_init__(self):
+        if self.time_budget_s < 0:
+            raise SeqjaxError(f"--minutes {self.time_budget_s / 60:g}: give a training-time budget >= 0 "
+                              f"(0 = no limit)")
+
 
 def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | None = None,
         callbacks: Iterable = (), mesh=None, start: tuple[int, int] = (0, 0),
@@ -133,13 +138,8 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
     state = parallel.replicate(state, mesh)
     log = (run.workdir / "log.jsonl") if (run.workdir and run.is_main) else None
 
-    saved_at = []  # (step, epoch, batch) of the last save: a Ctrl-C right after a periodic
-    # save at the same position must not write that step again (orbax refuses to).
-
-    def save(state, epoch, batch, acc=None):
-        where = (int(jax.device_get(state.step)), epoch, batch)
-        if run.checkpointer is not None and saved_at[-1:] != [where]:
-            saved_at[:] = [where]
+    def save(state, epoch, batch, acc=None):  # a step already saved is kept (Checkpointer.save)
+        if run.checkpointer is not None:
             sums = {k: float(v) for k, v in jax.device_get(acc).items()} if (acc and batch) else None
             run.checkpointer.save(state, {**run.meta, "epoch": epoch, "batch": batch,
                                           "history": history, "partial": sums})
@@ -206,7 +206,8 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
                    "train_time_s": time.time() - t0}
         spent += metrics["train_time_s"]
         out_of_time = bool(run.time_budget_s) and spent >= run.time_budget_s
-        if out_of_time and step_in_epoch < len(train):
+        cut_short = step_in_epoch < len(train)  # only the time budget ends an epoch early
+        if cut_short:
             metrics["epoch_fraction"] = step_in_epoch / len(train)
         if acc is not None:
             metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
@@ -226,13 +227,10 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
         if run.is_main:
             print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in metrics.items() if not isinstance(v, (list, dict))))
-        if out_of_time:
-            if run.is_main:
-                print(f"time budget of {run.time_budget_s / 60:.1f} min of training spent; stopped")
-            save(state, *((epoch, step_in_epoch, acc) if step_in_epoch < len(train) else (epoch + 1, 0)))
-            break
-        save(state, epoch + 1, 0)
-        if stop:
+        if out_of_time and run.is_main:
+            print(f"time budget of {run.time_budget_s / 60:.1f} min of training spent; stopped")
+        save(state, *((epoch, step_in_epoch, acc) if cut_short else (epoch + 1, 0)))
+        if stop or out_of_time:
             break
     return state, history
 
