@@ -24,7 +24,8 @@ NOTES = {  # what a run's numbers do not say by themselves (written after lookin
               "no gradient clipping) rather than at masking, which the padding-invariance and "
               "PyTorch-parity tests pin down. The test set used epoch 2. Not yet done: the lab's full "
               "setting (hidden 256, whole reviews, 5 epochs) with `--clip 1` (now a flag of `imdb "
-              "train`). Started once on one core and stopped: its first 12 batches of 64 took 9.6 s each "
+              "train`). Started once on one core (`seqjax imdb train --model bilstm --clip 1 --minutes 45 "
+              "--out runs/imdb_bilstm256`) and stopped: its first 12 batches of 64 took 9.6 s each "
               "(compilation of new bucket shapes included, the core shared with another run), so an "
               "epoch of 274 batches is of the order of half an hour or more here — it needs a GPU or "
               "a longer session.",
