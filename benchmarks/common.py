@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,19 @@ def timed_rounds(runners: dict, rounds: int = 3) -> dict:
                 fn()
             rates[name].append(items * calls / (time.perf_counter() - t))
     return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def isolated_rounds(script: str, workers, repeats: int, argv: list[str]) -> dict:
+    """Run ``script --worker W *argv`` for each worker ``W`` in its own process, back to back,
+    ``repeats`` times over; each prints one JSON line last. Returns ``{W: [records]}``."""
+    out = {w: [] for w in workers}
+    for _ in range(repeats):
+        for w in workers:
+            p = subprocess.run([sys.executable, script, "--worker", w, *argv], capture_output=True, text=True)
+            if p.returncode:
+                raise SystemExit(f"{script} --worker {w} failed:\n{p.stderr[-3000:]}")
+            out[w].append(json.loads(p.stdout.strip().splitlines()[-1]))
+    return out
 
 
 def write(name: str, record: dict) -> None:

@@ -2,15 +2,19 @@
 
 All runners train on the same real IMDB batches (batch 64, seqjax's length buckets); the
 recurrent models are also compared with a plain flax ``nn.RNN(OptimizedLSTMCell | SimpleCell,
-seq_lengths=...)`` step. Interleaved rounds, median examples/s.
-``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 6]``
+seq_lengths=...)`` step. Each framework runs in a process of its own, back to back (in one
+process, JAX's and PyTorch's thread pools compete and PyTorch's packed LSTM slowed by up to
+100x); median examples/s over ``--rounds`` passes x ``--repeats`` processes.
+``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4]``
 -> results/benchmarks/imdb.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 
 import flax.linen as nn
 import jax
@@ -19,7 +23,7 @@ import numpy as np
 import optax
 import torch
 
-from common import timed_rounds, write
+from common import isolated_rounds, timed_rounds, write
 from experiments.reference import models as ref
 from seqjax import configs
 from seqjax.data import imdb
@@ -54,35 +58,38 @@ class FlaxClassifier(nn.Module):
         return nn.Dense(1)(final)[:, 0]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="rnn,lstm,bilstm,fasttext,cnn")
-    ap.add_argument("--batches", type=int, default=6)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    torch.set_num_threads(os.cpu_count())
+FRAMEWORKS = ("seqjax", "pytorch", "flax_nn_rnn")
+
+
+def sample_batches(name: str, n_batches: int):
+    """The same ``n_batches`` real IMDB batches (64 reviews, seqjax's length buckets) for every
+    framework: a seeded 3,000-review sample of the training split. Returns (cfg, vocab, batches)."""
     data = imdb.load("auto")
     train, _ = imdb.train_valid_split(data["train"], 0.3, 0)
     train = train.subset(np.random.default_rng(0).permutation(len(train))[:3000])
-    out = {}
-    for name in args.models.split(","):
-        cfg = resolve(configs.ImdbConfig(model=name, vectors="none"))
-        toks = preprocess(cfg, train.texts)
-        vocab = Vocab.build(toks, 25_000)
-        seqs = [vocab.encode(t) for t in toks]
-        bb = BucketedBatches(seqs, train.labels, 64, shuffle=True, seed=0, min_len=5 if name == "cnn" else 1)
-        batches = [b for _, b in zip(range(args.batches), bb.batches(0))]
-        n_ex = 64 * len(batches)
+    cfg = resolve(configs.ImdbConfig(model=name, vectors="none"))
+    toks = preprocess(cfg, train.texts)
+    vocab = Vocab.build(toks, 25_000)
+    seqs = [vocab.encode(t) for t in toks]
+    bb = BucketedBatches(seqs, train.labels, 64, shuffle=True, seed=0, min_len=5 if name == "cnn" else 1)
+    return cfg, vocab, [b for _, b in zip(range(n_batches), bb.batches(0))]
+
+
+def runner(framework: str, name: str, cfg, vocab, batches):
+    """A function that trains ``framework``'s version of model ``name`` on all ``batches`` once."""
+    if framework == "seqjax":
         model = build_model(cfg, len(vocab))
         st = [init_state(cfg, model, vocab)]
         step = make_train_step(bce_loss(model))
         dev = [jax.device_put(b) for b in batches]
 
-        def seqjax_run():
+        def run():
             for b in dev:
                 st[0], s = step(st[0], b)
             jax.block_until_ready(s["loss"])
-
+        return run
+    if framework == "pytorch":
+        torch.set_num_threads(os.cpu_count())
         torch.manual_seed(0)
         kw = {"rnn": dict(embed=50, hidden=100, cell="rnn"), "lstm": dict(embed=50, hidden=100, cell="lstm"),
               "bilstm": dict(embed=50, hidden=256, layers=2, dropout=0.5), "fasttext": dict(embed=50),
@@ -92,43 +99,62 @@ def main():
         tb = [(torch.from_numpy(b["ids"].astype(np.int64)), torch.from_numpy(np.maximum(b["lengths"], 1).astype(np.int64)),
                torch.from_numpy(b["labels"])) for b in batches]
 
-        def torch_run():
+        def run():
             for x, l, y in tb:
                 topt.zero_grad()
                 torch.nn.functional.binary_cross_entropy_with_logits(tm(x, l), y).backward()
                 topt.step()
+        return run
+    fm = FlaxClassifier(len(vocab), cfg.cell, cfg.hidden, cfg.layers, name == "bilstm")
+    fp = fm.init(jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
+    tx = optax.sgd(cfg.lr) if cfg.optimizer == "sgd" else optax.adam(cfg.lr)
+    fs = [(fp, tx.init(fp))]
+    dev = [jax.device_put(b) for b in batches]
 
-        runners = {"seqjax": (seqjax_run, n_ex, 1), "pytorch": (torch_run, n_ex, 1)}
-        if name in ("rnn", "lstm", "bilstm"):
-            fm = FlaxClassifier(len(vocab), cfg.cell, cfg.hidden, cfg.layers, name == "bilstm")
-            fp = fm.init(jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
-            tx = optax.sgd(cfg.lr) if cfg.optimizer == "sgd" else optax.adam(cfg.lr)
-            fs = [(fp, tx.init(fp))]
+    @jax.jit
+    def fupdate(p, o, ids, lengths, y, w):
+        def loss(p):
+            return (optax.sigmoid_binary_cross_entropy(fm.apply(p, ids, lengths), y) * w).sum() / w.sum()
+        l, g = jax.value_and_grad(loss)(p)
+        u, o = tx.update(g, o, p)
+        return optax.apply_updates(p, u), o, l
 
-            @jax.jit
-            def fupdate(p, o, ids, lengths, y, w):
-                def loss(p):
-                    return (optax.sigmoid_binary_cross_entropy(fm.apply(p, ids, lengths), y) * w).sum() / w.sum()
-                l, g = jax.value_and_grad(loss)(p)
-                u, o = tx.update(g, o, p)
-                return optax.apply_updates(p, u), o, l
+    def run():
+        for b in dev:
+            p, o, l = fupdate(*fs[0], b["ids"], b["lengths"], b["labels"], b["weights"])
+            fs[0] = (p, o)
+        jax.block_until_ready(l)
+    return run
 
-            def flax_run():
-                for b in dev:
-                    p, o, l = fupdate(*fs[0], b["ids"], b["lengths"], b["labels"], b["weights"])
-                    fs[0] = (p, o)
-                jax.block_until_ready(l)
 
-            runners["flax_nn_rnn"] = (flax_run, n_ex, 1)
-        rates = timed_rounds(runners, args.rounds)
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="rnn,lstm,bilstm,fasttext,cnn")
+    ap.add_argument("--batches", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3, help="timed passes over the batches per process")
+    ap.add_argument("--repeats", type=int, default=2, help="back-to-back processes per framework")
+    ap.add_argument("--worker", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:  # one framework, one model, in a process of its own
+        cfg, vocab, batches = sample_batches(args.models, args.batches)
+        fn = runner(args.worker, args.models, cfg, vocab, batches)
+        rate = timed_rounds({args.worker: (fn, 64 * len(batches), 1)}, args.rounds)[args.worker]
+        print(json.dumps({"rate": rate, "padded_lengths": sorted({int(b["ids"].shape[1]) for b in batches})}))
+        return
+    out = {}
+    for name in args.models.split(","):
+        fws = FRAMEWORKS if name in ("rnn", "lstm", "bilstm") else FRAMEWORKS[:2]
+        res = isolated_rounds(__file__, fws, args.repeats,
+                              ["--models", name, "--batches", str(args.batches), "--rounds", str(args.rounds)])
+        rates = {fw: statistics.median(r["rate"] for r in res[fw]) for fw in fws}
         ratios = {"vs_pytorch": rates["seqjax"] / rates["pytorch"]}
         if "flax_nn_rnn" in rates:
             ratios["vs_flax"] = rates["seqjax"] / rates["flax_nn_rnn"]
-        out[name] = {"examples_per_s": rates, "ratios": ratios,
-                     "padded_lengths": sorted({int(b["ids"].shape[1]) for b in batches})}
+        out[name] = {"examples_per_s": rates, "ratios": ratios, "padded_lengths": res["seqjax"][0]["padded_lengths"]}
         print(name, "  ".join(f"{k} {v:.0f}/s" for k, v in rates.items()), " ",
               "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()), flush=True)
     write("imdb", {"models": out, "batches": args.batches, "batch_size": 64,
+                   "method": "each framework in its own process, back to back, so thread pools never compete",
                    "targets": {"vs_pytorch": 1.5, "recurrent_vs_flax": 1.2}})
 
 
