@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-
 from common import timed_rounds, write
+
 from experiments.reference.models import CharPredictor
 from seqjax.nn.charlm import CharLM, lm_loss
 from seqjax.train.loop import make_train_step

@@ -36,7 +36,7 @@ def isolated_rounds(script: str, workers, repeats: int, argv: list[str]) -> dict
     out = {w: [] for w in workers}
     for _ in range(repeats):
         for w in workers:
-            p = subprocess.run([sys.executable, script, "--worker", w, *argv], capture_output=True, text=True)
+            p = subprocess.run([sys.executable, script, "--worker", w, *argv], capture_output=True, text=True, check=False)
             if p.returncode:
                 raise SystemExit(f"{script} --worker {w} failed:\n{p.stderr[-3000:]}")
             out[w].append(json.loads(p.stdout.strip().splitlines()[-1]))

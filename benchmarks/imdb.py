@@ -22,15 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-
 from common import isolated_rounds, timed_rounds, write
+
 from experiments.reference import models as ref
 from seqjax import configs
 from seqjax.data import imdb
 from seqjax.data.batching import BucketedBatches
 from seqjax.data.vocab import Vocab
-from seqjax.tasks.imdb import build_model, init_state, preprocess, resolve
 from seqjax.nn.classifiers import bce_loss
+from seqjax.tasks.imdb import build_model, init_state, preprocess, resolve
 from seqjax.train.loop import make_train_step
 
 

@@ -6,6 +6,7 @@
 import time
 
 from common import write
+
 from seqjax.data import download, imdb, tokenize
 
 path = download.fetch("imdb")

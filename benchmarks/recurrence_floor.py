@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
+import common  # noqa: F401  (puts the repository on sys.path)
 import jax
 import jax.numpy as jnp
 
-import common  # noqa: F401  (puts the repository on sys.path)
 from seqjax.nn.cells import GATES, zero_carry
 from seqjax.nn.recurrent import scan_cell
 

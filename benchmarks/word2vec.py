@@ -15,11 +15,13 @@ import os
 import time
 
 import numpy as np
+from common import write
 from gensim.models import Word2Vec
 from gensim.test.utils import datapath
 
-from common import write
-from seqjax import configs, embeddings as emb, word2vec as w2v
+from seqjax import configs
+from seqjax import embeddings as emb
+from seqjax import word2vec as w2v
 from seqjax.data.glove import WordVectors
 
 WORDS = ("good", "awful", "actor", "funny")
@@ -55,7 +57,7 @@ def main():
     wv, stats = w2v.train(corpus, cfg)
     out["seqjax"] = {"wall_time_s": stats["wall_time_s"], "words_per_s": stats["words_per_s"], **report(wv)}
     print("seqjax", out["seqjax"], flush=True)
-    write("word2vec", {**out, "epochs": cfg.epochs, "docs": len(docs), "train_words": int(len(corpus.ids)),
+    write("word2vec", {**out, "epochs": cfg.epochs, "docs": len(docs), "train_words": len(corpus.ids),
                        "vocab": len(corpus.words), "targets": {"accuracy_gap_points": 1.0, "words_per_s_ratio": 1.0}})
 
 
