@@ -206,6 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def compilation_cache() -> str | None:
+    """Keep compiled XLA programs on disk, so a resumed or repeated run does not compile its
+    length buckets again: ``$SEQJAX_COMPILE_CACHE``, else ``<download cache>/jax``; ``0``
+    turns it off. Returns the folder in use (``None`` when off)."""
+    import os
+
+    where = os.environ.get("SEQJAX_COMPILE_CACHE", "")
+    if where == "0":
+        return None
+    if not where:
+        from seqjax.data.download import cache_dir
+
+        where = str(cache_dir() / "jax")
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", where)
+    return where
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -218,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if args.part != "markov":
+            compilation_cache()
         if args.part == "markov":
             run_markov(_config(configs.MarkovConfig, args))
         elif args.part == "embeddings":

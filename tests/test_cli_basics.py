@@ -36,3 +36,23 @@ def test_embeddings_is_another_name_for_vectors():
     b = p.parse_args(["imdb", "train", "--model", "cnn", "--vectors", "w2v/vectors.txt"])
     assert cli._config(configs.ImdbConfig, a) == cli._config(configs.ImdbConfig, b)
     assert cli._config(configs.ImdbConfig, a).vectors == "w2v/vectors.txt"
+
+
+def test_compiled_programs_are_kept_and_reused(tmp_path):
+    """A second identical run finds every program it needs in the compilation cache."""
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 300)
+    cache = tmp_path / "cc"
+    env = {**__import__("os").environ, "SEQJAX_COMPILE_CACHE": str(cache)}
+
+    def run(out):
+        r = subprocess.run([sys.executable, "-m", "seqjax.cli", "charlm", "train", "--text", str(text),
+                            "--out", str(tmp_path / out), "--epochs", "1", "--hidden", "64",
+                            "--sample-length", "5", "--markov-orders", "1"],
+                           capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return sorted(p.name for p in cache.iterdir())
+
+    first = run("a")
+    assert first, "nothing was written to the compilation cache"
+    assert run("b") == first
