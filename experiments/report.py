@@ -89,6 +89,9 @@ def imdb_section() -> list[str]:
         diffs = [f"{k} {c[k]} (lab {v})" for k, v in MODEL_DEFAULTS[m].items() if k in c and c[k] != v and k != "vectors"]
         diffs += [f"reviews cut to {c['max_len']} tokens"] if c.get("max_len") else []
         diffs += [f"{c['epochs']} epochs (lab 5)"] if c["epochs"] != 5 else []
+        diffs += [f"gradient norm clipped at {c['clip']:g}"] if c.get("clip") else []
+        done = sum({h["epoch"]: h.get("epoch_fraction", 1.0) for h in r["history"]}.values())
+        diffs += [f"{done:.2f} of {c['epochs']} epochs trained (time budget)"] if done < c["epochs"] else []
         out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {Path(r['vectors']).parent.name + '/' if '/' in r['vectors'] else ''}{Path(r['vectors']).name} | **{100 * r['test_accuracy']:.2f} %** | "
                    f"{r['best_epoch']} | {sum(ep) / len(ep):.0f} | {fmt_time(r['wall_time_s'])} | "
                    f"{REFERENCE.get(m, '—')} | {TARGET.get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
