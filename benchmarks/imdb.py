@@ -3,8 +3,9 @@
 All runners train on the same real IMDB batches (batch 64, seqjax's length buckets); the
 recurrent models are also compared with a plain flax ``nn.RNN(OptimizedLSTMCell | SimpleCell,
 seq_lengths=...)`` step. Each framework runs in a process of its own, back to back (in one
-process, JAX's and PyTorch's thread pools compete and PyTorch's packed LSTM slowed by up to
-100x); median examples/s over ``--rounds`` passes x ``--repeats`` processes.
+process JAX's and PyTorch's thread pools compete: PyTorch's packed LSTM measured 0.9
+examples/s there, 3 on its own); median examples/s over ``--rounds`` passes x ``--repeats``
+processes. Each model's row (with its own command) replaces the old one in the JSON.
 ``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4]``
 -> results/benchmarks/imdb.json
 """
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 
 import flax.linen as nn
 import jax
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-from common import isolated_rounds, timed_rounds, write
+from common import ROOT, isolated_rounds, timed_rounds, write
 
 from experiments.reference import models as ref
 from seqjax import configs
@@ -141,8 +143,9 @@ def main():
         rate = timed_rounds({args.worker: (fn, 64 * len(batches), 1)}, args.rounds)[args.worker]
         print(json.dumps({"rate": rate, "padded_lengths": sorted({int(b["ids"].shape[1]) for b in batches})}))
         return
-    out = {}
-    for name in args.models.split(","):
+    path = ROOT / "results" / "benchmarks" / "imdb.json"
+    out = json.loads(path.read_text()).get("models", {}) if path.exists() else {}
+    for name in args.models.split(","):  # each model's row replaces its old one as soon as it is measured
         fws = FRAMEWORKS if name in ("rnn", "lstm", "bilstm") else FRAMEWORKS[:2]
         res = isolated_rounds(__file__, fws, args.repeats,
                               ["--models", name, "--batches", str(args.batches), "--rounds", str(args.rounds)])
@@ -150,12 +153,14 @@ def main():
         ratios = {"vs_pytorch": rates["seqjax"] / rates["pytorch"]}
         if "flax_nn_rnn" in rates:
             ratios["vs_flax"] = rates["seqjax"] / rates["flax_nn_rnn"]
-        out[name] = {"examples_per_s": rates, "ratios": ratios, "padded_lengths": res["seqjax"][0]["padded_lengths"]}
+        out[name] = {"examples_per_s": rates, "ratios": ratios, "padded_lengths": res["seqjax"][0]["padded_lengths"],
+                     "batches": args.batches, "rounds": args.rounds, "repeats": args.repeats,
+                     "command": "python " + " ".join(sys.argv)}
         print(name, "  ".join(f"{k} {v:.0f}/s" for k, v in rates.items()), " ",
               "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()), flush=True)
-    write("imdb", {"models": out, "batches": args.batches, "batch_size": 64,
-                   "method": "each framework in its own process, back to back, so thread pools never compete",
-                   "targets": {"vs_pytorch": 1.5, "recurrent_vs_flax": 1.2}})
+        write("imdb", {"models": out, "batch_size": 64,
+                       "method": "each framework in its own process, back to back, so thread pools never compete",
+                       "targets": {"vs_pytorch": 1.5, "recurrent_vs_flax": 1.2}})
 
 
 if __name__ == "__main__":
