@@ -223,15 +223,21 @@ def bench_section() -> list[str]:
                 "|---|---|---|---|---|---|---|---|"]
         for m, v in r["models"].items():
             e = v["examples_per_s"]
+            flax = f"{e['flax_nn_rnn']:.1f} | " if "flax_nn_rnn" in e else "— | "
+            vs_flax = f"{v['ratios']['vs_flax']:.2f}×" if "vs_flax" in v["ratios"] else "—"
             out.append(f"| {m} | {', '.join(map(str, v['padded_lengths']))} | {e['seqjax']:.1f} | {e['pytorch']:.1f} | "
-                       f"{e.get('flax_nn_rnn', float('nan')):.1f} | {v['ratios']['vs_pytorch']:.2f}× | "
-                       f"{v['ratios'].get('vs_flax', float('nan')):.2f}× | `{v['command']}` |")
+                       f"{flax}{v['ratios']['vs_pytorch']:.2f}× | {vs_flax} | `{v['command']}` |")
         out += ["", "Train examples/s on the same real batches of 64 (a seeded sample of the training split), "
                     "each framework in a process of its own, back to back on the quiet machine (in one process "
                     "the two thread pools compete, which had made earlier PyTorch numbers unreliable). Targets: "
                     "≥ 1.5× PyTorch for every model, ≥ 1.2× plain flax for the recurrent ones. PyTorch's "
                     "packed recurrences are very slow on this CPU, which is why the recurrent models' "
-                    "PyTorch ratios are large; the flax column is the real bar for them."]
+                    "PyTorch ratios are large; the flax column is the real bar for them. The ratios to flax move "
+                    "between runs: a first run of the rnn and lstm rows (stopped before it wrote its file, "
+                    "same batches) gave 0.87× and 1.14× where this one gives 1.11× and 1.03× — read them as "
+                    "'on par with plain flax', not as meeting the 1.2× target. The CNN meets 1.5× PyTorch "
+                    "here (1.56×) but its training epoch on the full data still takes 33–37 s (table above), "
+                    "above the 30 s target."]
     for p, r in load("benchmarks/word2vec.json"):
         g, s = r["gensim"], r["seqjax"]
         out += ["", f"- word2vec skip-gram on {r['docs']:,} IMDB reviews ({r['train_words']:,} words, vocabulary "
