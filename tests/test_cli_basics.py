@@ -43,7 +43,10 @@ def test_compiled_programs_are_kept_and_reused(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("the cat sat on the mat. " * 300)
     cache = tmp_path / "cc"
-    env = {**__import__("os").environ, "SEQJAX_COMPILE_CACHE": str(cache)}
+    # every program is cached, whatever its compile time (by default only those > 1 s, which
+    # makes the set of files depend on the machine's load)
+    env = {**__import__("os").environ, "SEQJAX_COMPILE_CACHE": str(cache),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
 
     def run(out):
         r = subprocess.run([sys.executable, "-m", "seqjax.cli", "charlm", "train", "--text", str(text),
