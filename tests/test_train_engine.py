@@ -191,6 +191,24 @@ def test_time_budget_stops_mid_epoch_and_checkpoints_there(tmp_path):
     assert int(saved.step) == 1 and (meta["epoch"], meta["batch"]) == (0, 1)
 
 
+def test_resuming_a_budget_cut_epoch_leaves_one_record_per_epoch(tmp_path):
+    m = CharLM(10, hidden=8)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32))
+    st0 = TrainState.create(p, make_optimizer("sgd", 0.1), jax.random.PRNGKey(1))
+    data = ArrayBatches(np.zeros((80, 4), np.int32), np.zeros(80, np.int32), 8)
+    ck = Checkpointer(tmp_path / "ck")
+    run = loop.Run(tmp_path, time_budget_s=1e-9, checkpointer=ck)
+    _, cut = loop.fit(st0, data, lm_loss(m, "last"), 2, run=run)
+    cut_time = cut[0]["train_time_s"]
+    st, start, history, partial = ck.start(st0, resume=True)
+    assert start == (0, 1) and history[0]["epoch_fraction"] == 0.1
+    st, history = loop.fit(st, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, checkpointer=ck),
+                           start=start, history=history, partial=partial)
+    assert [h["epoch"] for h in history] == [1, 2] and int(st.step) == 20
+    assert "epoch_fraction" not in history[0] and history[0]["train_time_s"] >= cut_time
+    assert history[1]["wall_time_s"] > history[0]["wall_time_s"] >= cut[0]["wall_time_s"]
+
+
 def test_plot_history_leaves_the_plotting_backend_alone(tmp_path):
     import matplotlib
 

@@ -112,6 +112,7 @@ def train(cfg: configs.CharLMConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(out / "checkpoints")
     state, start, history, partial = ckpt.start(state, cfg.resume)
+    t_start -= loop.elapsed_before(history)  # a resumed run counts its earlier part too
     print(f"{len(corpus.train_ids):,} training chars, {len(corpus.valid_ids):,} held out, "
           f"{len(corpus.vocab)} distinct; {len(data)} batches of {cfg.batch_size} per epoch; "
           f"devices: {jax.device_count()}")

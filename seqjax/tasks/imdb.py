@@ -128,6 +128,7 @@ def train(cfg: configs.ImdbConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(out / "checkpoints")
     state, start, history, partial = ckpt.start(state, cfg.resume)
+    t_start -= loop.elapsed_before(history)  # a resumed run counts its earlier part too
     best = KeepBest("valid_loss", out / "best_params.msgpack")
     best.resume(state.params, history)
     loss = bce_loss(model)

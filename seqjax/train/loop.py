@@ -105,11 +105,22 @@ class Run:
     meta: dict = dataclasses.field(default_factory=dict)  # config, vocab: saved with checkpoints
     checkpointer: Any = None
     is_main: bool = True  # only process 0 writes logs
+    started: float = dataclasses.field(default_factory=time.time)  # wall clock of this process's part
 
     def __post_init__(self):
         if self.time_budget_s < 0:
             raise SeqjaxError(f"--minutes {self.time_budget_s / 60:g}: give a training-time budget >= 0 "
                               f"(0 = no limit)")
+
+
+def elapsed_before(history: list[dict]) -> float:
+    """Wall seconds a resumed run had already spent (0.0 for a new run).
+
+    Histories written before epochs carried ``wall_time_s`` count training time only.
+    """
+    if not history:
+        return 0.0
+    return history[-1].get("wall_time_s", sum(h.get("train_time_s", 0.0) for h in history))
 
 
 def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | None = None,
@@ -161,12 +172,21 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
 def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh, train_step,
             eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted):
     epoch0, b0 = start
+    wall0 = elapsed_before(history)
+    # A budget-cut epoch that is now being finished replaces its cut entry: one record per epoch,
+    # its time and throughput covering both parts.
+    prior = history.pop() if (b0 and history and history[-1]["epoch"] == epoch0 + 1
+                              and "epoch_fraction" in history[-1]) else None
     spent = sum(h.get("train_time_s", 0.0) for h in history)  # training time before this call
     for epoch in range(epoch0, epochs):
         if reset_carry is not None and b0 == 0:
             state = state.replace(carry=reset_carry(state.carry))
         acc = {k: jnp.float32(v) for k, v in partial.items()} if (partial and b0) else None
         t0, seen, step_in_epoch = time.time(), 0, b0
+        if prior is not None:
+            t0 -= prior["train_time_s"]
+            seen = round(prior.get("train_samples_per_s", 0.0) * prior["train_time_s"])
+            prior = None
         bar = tqdm(total=len(train), initial=b0, desc=f"{desc} {epoch + 1}/{epochs}",
                    disable=not run.is_main, mininterval=1, dynamic_ncols=True)
         try:
@@ -217,6 +237,7 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
         elif valid is not None:
             metrics.update({f"valid_{k}": v for k, v in evaluate(
                 state.params, valid, mesh=mesh, eval_step=eval_step).items() if k != "count"})
+        metrics["wall_time_s"] = wall0 + time.time() - run.started
         stop = False
         for cb in callbacks:
             stop = bool(cb.on_epoch_end(epoch, state, metrics)) or stop
