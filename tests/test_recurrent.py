@@ -79,6 +79,12 @@ def test_padding_gives_same_result_as_each_sequence_alone(kind):
         for fa, fb in zip(finals, f1):
             for ta, tb in zip(fa, fb):
                 np.testing.assert_allclose(ta[b], tb[0], atol=1e-5)
+    # finals only (the classifiers' encoders): the same states, no outputs
+    none, f2 = m.apply(p, x_padded, jnp.asarray(lengths), outputs=False)
+    assert none is None
+    for fa, fb in zip(finals, f2):
+        for ta, tb in zip(fa, fb):
+            np.testing.assert_array_equal(ta, tb)
 
 
 def test_reverse_direction_reverses_within_length():

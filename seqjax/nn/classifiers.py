@@ -73,12 +73,12 @@ class TextClassifier(nn.Module):
 
         if self.encoder in ("rnn", "lstm"):
             _, finals = RNN(self.hidden, self.cell, 1, unroll=self.unroll, dtype=self.dtype,
-                            name="rnn")(emb, lengths)
+                            name="rnn")(emb, lengths, outputs=False)
             feats, fan = finals[-1][0], self.hidden
         elif self.encoder == "bilstm":
             _, finals = RNN(self.hidden, self.cell, self.layers, bidirectional=True,
                             dropout=self.dropout, unroll=self.unroll, dtype=self.dtype,
-                            name="rnn")(drop(emb), lengths, train=train)
+                            name="rnn")(drop(emb), lengths, train=train, outputs=False)
             feats = drop(jnp.concatenate([finals[-2][0], finals[-1][0]], axis=-1))
             fan = 2 * self.hidden
         elif self.encoder == "fasttext":

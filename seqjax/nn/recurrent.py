@@ -42,11 +42,12 @@ def reverse_within_lengths(x_TB: jnp.ndarray, lengths: jnp.ndarray) -> jnp.ndarr
 
 
 def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray, w_ih, w_hh, b_ih, b_hh,
-              carry: Carry, unroll: int = 1) -> tuple[jnp.ndarray, Carry]:
+              carry: Carry, unroll: int = 1, emit: bool = True) -> tuple[jnp.ndarray | None, Carry]:
     """Run cell ``kind`` over time-major inputs ``x [T, B, F]`` with ``mask bool[T, B]``.
 
-    Returns ``outputs [T, B, H]`` (zero where masked) and the final carry (frozen past each
-    sequence's length).
+    Returns ``outputs [T, B, H]`` (zero where masked; ``None`` with ``emit=False``, when only
+    the final state is wanted — that saves a ``[T, B, H]`` write forward and its cotangent
+    backward) and the final carry (frozen past each sequence's length).
 
     rnn / lstm do one matmul per step, ``[x_t, h] @ [W_ih | W_hh]^T`` (biases summed once);
     gru needs ``W_hn h + b_hn`` on its own, so it does the two projections. Measured on this
@@ -71,7 +72,7 @@ def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray, w_ih, w_hh, b
         new = combine(carry, *project(x, carry[0]))
         m = m[:, None]
         new = tuple(jnp.where(m, n, o) for n, o in zip(new, carry))
-        return new, jnp.where(m, new[0], jnp.zeros_like(new[0]))
+        return new, (jnp.where(m, new[0], jnp.zeros_like(new[0])) if emit else None)
 
     carry, out = jax.lax.scan(body, tuple(carry), (x_TBF, mask_TB), unroll=unroll)
     return out, carry
@@ -86,10 +87,12 @@ class RNN(nn.Module):
       dropout: rate applied to each layer's output except the last (as PyTorch), when training.
       unroll: ``lax.scan`` unroll factor. dtype: compute dtype (params stay float32).
 
-    Call: ``(x [B, T, F], lengths int32[B] | None, initial=None, train=False)`` ->
-    ``(outputs [B, T, D*H], finals)`` where ``D`` is 2 if bidirectional, and ``finals`` is a
+    Call: ``(x [B, T, F], lengths int32[B] | None, initial=None, train=False, outputs=True)``
+    -> ``(outputs [B, T, D*H], finals)`` where ``D`` is 2 if bidirectional, and ``finals`` is a
     list over ``num_layers * D`` (PyTorch's order: l0, l0_reverse, l1, ...) of carries
     (``(h,)`` or ``(h, c)``, each ``[B, H]``). ``initial`` has the same structure as ``finals``.
+    With ``outputs=False`` the last layer emits nothing and ``outputs`` is ``None`` (for
+    encoders that read only ``finals``).
     """
 
     hidden: int
@@ -114,7 +117,7 @@ class RNN(nn.Module):
 
     @nn.compact
     def __call__(self, x_BTF, lengths=None, initial: Sequence[Carry] | None = None,
-                 train: bool = False):
+                 train: bool = False, outputs: bool = True):
         if self.cell not in GATES:
             raise ValueError(f"cell {self.cell!r}: choose rnn, gru or lstm")
         B, T, _ = x_BTF.shape
@@ -131,10 +134,13 @@ class RNN(nn.Module):
                 w_ih, w_hh, b_ih, b_hh = (p.astype(self.dtype) for p in self._params(suffix, h_TBF.shape[-1]))
                 inp = reverse_within_lengths(h_TBF, lengths) if d else h_TBF
                 carry = tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, self.dtype)
-                out, carry = scan_cell(self.cell, inp, mask_TB, w_ih, w_hh, b_ih, b_hh, carry, self.unroll)
-                outs.append(reverse_within_lengths(out, lengths) if d else out)
+                emit = outputs or layer < self.num_layers - 1
+                out, carry = scan_cell(self.cell, inp, mask_TB, w_ih, w_hh, b_ih, b_hh, carry, self.unroll, emit)
+                outs.append(reverse_within_lengths(out, lengths) if (d and emit) else out)
                 finals.append(carry)
                 i += 1
+            if not emit:
+                return None, finals
             h_TBF = jnp.concatenate(outs, axis=-1) if D == 2 else outs[0]
             if self.dropout and layer < self.num_layers - 1:
                 h_TBF = nn.Dropout(self.dropout, deterministic=not train)(h_TBF)
