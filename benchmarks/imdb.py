@@ -29,7 +29,7 @@ from common import ROOT, isolated_rounds, timed_rounds, write
 from experiments.reference import models as ref
 from seqjax import configs
 from seqjax.data import imdb
-from seqjax.data.batching import BucketedBatches
+from seqjax.data.batching import BucketedBatches, default_boundaries
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import bce_loss
 from seqjax.tasks.imdb import build_model, init_state, preprocess, resolve
@@ -73,7 +73,8 @@ def sample_batches(name: str, n_batches: int):
     toks = preprocess(cfg, train.texts)
     vocab = Vocab.build(toks, 25_000)
     seqs = [vocab.encode(t) for t in toks]
-    bb = BucketedBatches(seqs, train.labels, 64, shuffle=True, seed=0, min_len=5 if name == "cnn" else 1)
+    bounds = default_boundaries(max(len(s) for s in seqs), growth=cfg.bucket_growth)  # as training pads
+    bb = BucketedBatches(seqs, train.labels, 64, bounds, shuffle=True, seed=0, min_len=5 if name == "cnn" else 1)
     return cfg, vocab, [b for _, b in zip(range(n_batches), bb.batches(0))]
 
 

@@ -96,6 +96,8 @@ def test_bad_inputs(tmp_path):
         imdb_task.resolve(configs.ImdbConfig(model="transformer"))
     with pytest.raises(SeqjaxError, match="--cell 'xyz'"):
         imdb_task.resolve(configs.ImdbConfig(model="lstm", cell="xyz"))
+    with pytest.raises(SeqjaxError, match=r"--bucket-growth 1: give a factor > 1"):
+        imdb_task.resolve(configs.ImdbConfig(model="cnn", bucket_growth=1.0))
     with pytest.raises(SeqjaxError, match="no such checkpoint directory"):
         imdb_task.Predictor(str(tmp_path / "nope"))
 

@@ -44,6 +44,9 @@ def resolve(cfg: configs.ImdbConfig) -> configs.ImdbConfig:
     unset = {"vectors": "", "embed": 0, "cell": "", "hidden": 0, "layers": 0, "dropout": -1.0,
              "optimizer": "", "lr": 0.0}
     cfg = dataclasses.replace(cfg, **{k: d[k] for k, v in unset.items() if getattr(cfg, k) == v})
+    if not cfg.bucket_growth > 1.0:
+        raise SeqjaxError(f"--bucket-growth {cfg.bucket_growth:g}: give a factor > 1 by which padded "
+                          f"lengths grow (e.g. 1.19 or 1.41)")
     if cfg.model in ("rnn", "lstm", "bilstm") and cfg.cell not in ("rnn", "gru", "lstm"):
         raise SeqjaxError(f"--cell {cfg.cell!r}: choose rnn, gru or lstm")
     return cfg
@@ -107,11 +110,11 @@ def prepare(cfg: configs.ImdbConfig):
     wv = glove.load(cfg.vectors, cfg.data_dir or None) if cfg.vectors != "none" else None
     if wv is not None and wv.dim != cfg.embed:
         cfg = dataclasses.replace(cfg, embed=wv.dim)
-    bounds = default_boundaries(cfg.max_len) if cfg.max_len else None
+    bounds = default_boundaries(cfg.max_len, growth=cfg.bucket_growth) if cfg.max_len else None
     sets = {}
     for name, split in (("train", train_split), ("valid", valid_split), ("test", test_split)):
         seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
-        b = bounds or default_boundaries(max(max(len(s) for s in seqs), 16))
+        b = bounds or default_boundaries(max(max(len(s) for s in seqs), 16), growth=cfg.bucket_growth)
         sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, b, shuffle=name == "train",
                                      seed=cfg.seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
     print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(test_split):,} test reviews; "
