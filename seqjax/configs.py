@@ -99,7 +99,7 @@ class ImdbConfig:
     tokenizer: str = "regex"  # regex | spacy
     max_vocab: int = 25_000
     max_len: int = 0  # truncate reviews to this many tokens; 0 = keep whole reviews
-    bucket_growth: float = 2**0.5  # padded lengths grow by this factor (smaller: less padding, more programs)
+    bucket_growth: float = 2**0.25  # padded lengths grow by this factor (smaller: less padding, more programs)
     vectors: str = dataclasses.field(  # none | 6B.50d | 6B.100d | a GloVe / word2vec text file
         default="", metadata={"aliases": ("--embeddings",)})
     embed: int = 0
