@@ -173,20 +173,20 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
             eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted):
     epoch0, b0 = start
     wall0 = elapsed_before(history)
-    # A budget-cut epoch that is now being finished replaces its cut entry: one record per epoch,
-    # its time and throughput covering both parts.
-    prior = history.pop() if (b0 and history and history[-1]["epoch"] == epoch0 + 1
-                              and "epoch_fraction" in history[-1]) else None
-    spent = sum(h.get("train_time_s", 0.0) for h in history)  # training time before this call
+    # A budget-cut epoch that is now being finished replaces its cut record when it ends (one record
+    # per epoch, its time and throughput covering both parts); until then the record stays, so a
+    # checkpoint saved on the way still carries it.
+    prior = history[-1] if (b0 and history and history[-1]["epoch"] == epoch0 + 1
+                            and "epoch_fraction" in history[-1]) else None
+    spent = sum(h.get("train_time_s", 0.0) for h in history if h is not prior)  # training time before this call
     for epoch in range(epoch0, epochs):
         if reset_carry is not None and b0 == 0:
             state = state.replace(carry=reset_carry(state.carry))
         acc = {k: jnp.float32(v) for k, v in partial.items()} if (partial and b0) else None
         t0, seen, step_in_epoch = time.time(), 0, b0
-        if prior is not None:
+        if prior is not None and epoch == epoch0:
             t0 -= prior["train_time_s"]
             seen = round(prior.get("train_samples_per_s", 0.0) * prior["train_time_s"])
-            prior = None
         bar = tqdm(total=len(train), initial=b0, desc=f"{desc} {epoch + 1}/{epochs}",
                    disable=not run.is_main, mininterval=1, dynamic_ncols=True)
         try:
@@ -241,6 +241,8 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
         stop = False
         for cb in callbacks:
             stop = bool(cb.on_epoch_end(epoch, state, metrics)) or stop
+        if prior is not None and epoch == epoch0:
+            history.remove(prior)
         history.append(metrics)
         if log is not None:
             with open(log, "a") as f:
