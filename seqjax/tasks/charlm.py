@@ -132,8 +132,8 @@ def train(cfg: configs.CharLMConfig) -> dict:
 
     temps = [float(t) for t in cfg.temperatures.split(",")]
     sampler = SampleText(make_generator(model, corpus.vocab, cfg.sample_length), seed_text, temps, cfg.seed)
-    run = loop.Run(out, ckpt_every=cfg.ckpt_every, time_budget_s=60 * cfg.minutes, checkpointer=ckpt,
-                   meta={"config": dataclasses.asdict(cfg), "vocab": corpus.vocab.chars, "kind": "charlm"})
+    run = loop.Run(out, started=t_start, ckpt_every=cfg.ckpt_every, time_budget_s=60 * cfg.minutes,
+                   checkpointer=ckpt, meta={"config": dataclasses.asdict(cfg), "vocab": corpus.vocab.chars, "kind": "charlm"})
     reset = (lambda c: jax.tree.map(jnp.zeros_like, c)) if cfg.stateful else None
     state, history = loop.fit(state, data, lm_loss(model, cfg.objective), cfg.epochs, run=run,
                               callbacks=[sampler], mesh=mesh, start=start, history=history, partial=partial,

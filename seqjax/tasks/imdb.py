@@ -135,8 +135,8 @@ def train(cfg: configs.ImdbConfig) -> dict:
     best = KeepBest("valid_loss", out / "best_params.msgpack")
     best.resume(state.params, history)
     loss = bce_loss(model)
-    run = loop.Run(out, checkpointer=ckpt, time_budget_s=60 * cfg.minutes, meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos,
-                                                  "kind": "imdb"})
+    run = loop.Run(out, started=t_start, checkpointer=ckpt, time_budget_s=60 * cfg.minutes,
+                   meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos, "kind": "imdb"})
     state, history = loop.fit(state, sets["train"], loss, cfg.epochs, valid=sets["valid"], run=run,
                               callbacks=[best], start=start, history=history, partial=partial,
                               desc=f"imdb-{cfg.model}")

@@ -105,7 +105,9 @@ class Run:
     meta: dict = dataclasses.field(default_factory=dict)  # config, vocab: saved with checkpoints
     checkpointer: Any = None
     is_main: bool = True  # only process 0 writes logs
-    started: float = dataclasses.field(default_factory=time.time)  # wall clock of this process's part
+    # Wall-clock origin of the whole run, before any resume (so ``time.time() - started`` is the
+    # run's wall time so far); None: when ``fit`` starts, less the wall time its history records.
+    started: float | None = None
 
     def __post_init__(self):
         if self.time_budget_s < 0:
@@ -172,7 +174,7 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
 def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh, train_step,
             eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted):
     epoch0, b0 = start
-    wall0 = elapsed_before(history)
+    started = run.started if run.started is not None else time.time() - elapsed_before(history)
     # A budget-cut epoch that is now being finished replaces its cut record when it ends (one record
     # per epoch, its time and throughput covering both parts); until then the record stays, so a
     # checkpoint saved on the way still carries it.
@@ -237,7 +239,7 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
         elif valid is not None:
             metrics.update({f"valid_{k}": v for k, v in evaluate(
                 state.params, valid, mesh=mesh, eval_step=eval_step).items() if k != "count"})
-        metrics["wall_time_s"] = wall0 + time.time() - run.started
+        metrics["wall_time_s"] = time.time() - started
         stop = False
         for cb in callbacks:
             stop = bool(cb.on_epoch_end(epoch, state, metrics)) or stop
