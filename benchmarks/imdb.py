@@ -29,10 +29,10 @@ from common import ROOT, isolated_rounds, timed_rounds, write
 from experiments.reference import models as ref
 from seqjax import configs
 from seqjax.data import imdb
-from seqjax.data.batching import BucketedBatches, default_boundaries
+from seqjax.data.batching import BucketedBatches
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import bce_loss
-from seqjax.tasks.imdb import build_model, init_state, preprocess, resolve
+from seqjax.tasks.imdb import boundaries, build_model, init_state, preprocess, resolve
 from seqjax.train.loop import make_train_step
 
 
@@ -73,8 +73,8 @@ def sample_batches(name: str, n_batches: int):
     toks = preprocess(cfg, train.texts)
     vocab = Vocab.build(toks, 25_000)
     seqs = [vocab.encode(t) for t in toks]
-    bounds = default_boundaries(max(len(s) for s in seqs), growth=cfg.bucket_growth)  # as training pads
-    bb = BucketedBatches(seqs, train.labels, 64, bounds, shuffle=True, seed=0, min_len=5 if name == "cnn" else 1)
+    bb = BucketedBatches(seqs, train.labels, 64, boundaries(cfg, seqs), shuffle=True, seed=0,
+                         min_len=5 if name == "cnn" else 1)  # padded as training pads
     return cfg, vocab, [b for _, b in zip(range(n_batches), bb.batches(0))]
 
 

@@ -68,6 +68,12 @@ def build_model(cfg, vocab_size: int) -> TextClassifier:
                           cfg.cell or "lstm", cfg.hidden, cfg.layers, max(cfg.dropout, 0.0))
 
 
+def boundaries(cfg, seqs) -> tuple[int, ...]:
+    """The padded lengths of ``cfg``'s batches of ``seqs`` (``int32[len]`` arrays): growing by
+    ``cfg.bucket_growth`` up to ``cfg.max_len``, or up to the longest of ``seqs``."""
+    return default_boundaries(cfg.max_len or max(max(len(s) for s in seqs), 16), growth=cfg.bucket_growth)
+
+
 def min_len(cfg) -> int:
     return 5 if cfg.model == "cnn" else 1  # the widest Kim filter
 
@@ -110,13 +116,12 @@ def prepare(cfg: configs.ImdbConfig):
     wv = glove.load(cfg.vectors, cfg.data_dir or None) if cfg.vectors != "none" else None
     if wv is not None and wv.dim != cfg.embed:
         cfg = dataclasses.replace(cfg, embed=wv.dim)
-    bounds = default_boundaries(cfg.max_len, growth=cfg.bucket_growth) if cfg.max_len else None
     sets = {}
     for name, split in (("train", train_split), ("valid", valid_split), ("test", test_split)):
         seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
-        b = bounds or default_boundaries(max(max(len(s) for s in seqs), 16), growth=cfg.bucket_growth)
-        sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, b, shuffle=name == "train",
-                                     seed=cfg.seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
+        sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, boundaries(cfg, seqs),
+                                     shuffle=name == "train", seed=cfg.seed, pad_id=vocab.pad_id,
+                                     min_len=min_len(cfg))
     print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(test_split):,} test reviews; "
           f"vocab {len(vocab):,}; padded lengths {sets['train'].boundaries}")
     return cfg, vocab, sets, wv
