@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from seqjax.nn.conv import ConvMaxPool
 from seqjax.nn.recurrent import RNN, sequence_mask
 
 ENCODERS = ("rnn", "lstm", "bilstm", "fasttext", "cnn")
@@ -90,14 +91,9 @@ class TextClassifier(nn.Module):
             if Tp > T:
                 emb = jnp.pad(emb, ((0, 0), (0, Tp - T), (0, 0)))
             eff = jnp.maximum(lengths, kmax)
-            pooled = []
-            for k in self.filters:
-                conv = nn.Conv(self.n_filters, (k,), padding="VALID", dtype=self.dtype,
-                               kernel_init=torch_linear_init(k * self.embed),
-                               bias_init=torch_linear_init(k * self.embed), name=f"conv{k}")
-                h = jax.nn.relu(conv(emb))  # [B, Tp - k + 1, n_filters]
-                ok = sequence_mask(eff - k + 1, Tp - k + 1)
-                pooled.append(jnp.where(ok[:, :, None], h, -jnp.inf).max(axis=1))
+            pooled = [ConvMaxPool(self.n_filters, k, torch_linear_init(k * self.embed),
+                                  torch_linear_init(k * self.embed), self.dtype, name=f"conv{k}")(emb, eff - k + 1)
+                      for k in self.filters]  # each [B, n_filters]
             feats = drop(jnp.concatenate(pooled, axis=-1))
             fan = self.n_filters * len(self.filters)
         out = nn.Dense(1, kernel_init=torch_linear_init(fan), bias_init=torch_linear_init(fan),
