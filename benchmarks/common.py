@@ -30,6 +30,22 @@ def timed_rounds(runners: dict, rounds: int = 3) -> dict:
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
+def median_ms(f, *args, rounds: int = 5, calls: int = 3) -> float:
+    """Median milliseconds per call of ``f(*args)`` (a jitted JAX function, warmed up once)
+    over ``rounds`` timed groups of ``calls``."""
+    import jax
+
+    jax.block_until_ready(f(*args))
+    out = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(calls):
+            r = f(*args)
+        jax.block_until_ready(r)
+        out.append((time.perf_counter() - t) / calls * 1e3)
+    return statistics.median(out)
+
+
 def isolated_rounds(script: str, workers, repeats: int, argv: list[str]) -> dict:
     """Run ``script --worker W *argv`` for each worker ``W`` in its own process, back to back,
     ``repeats`` times over; each prints one JSON line last. Returns ``{W: [records]}``."""

@@ -12,10 +12,8 @@ cannot be made much faster by any reorganisation of the same arithmetic.
 
 from __future__ import annotations
 
-import statistics
-import time
-
-import common  # noqa: F401  (puts the repository on sys.path)
+import common
+from common import median_ms as ms
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -29,19 +27,6 @@ SHAPES = {  # name: (cell, T, F, H) — T is a typical padded review length of t
     "lstm (embed 50, hidden 100)": ("lstm", 256, 50, 100),
     "bilstm layer 2 (input 512, hidden 256)": ("lstm", 128, 512, 256),
 }
-
-
-def ms(f, *args, rounds: int = 5, calls: int = 3) -> float:
-    """Median milliseconds per call of ``f(*args)`` over ``rounds`` timed groups of ``calls``."""
-    jax.block_until_ready(f(*args))
-    out = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(calls):
-            r = f(*args)
-        jax.block_until_ready(r)
-        out.append((time.perf_counter() - t) / calls * 1e3)
-    return statistics.median(out)
 
 
 def peak_gflops() -> float:
