@@ -99,22 +99,33 @@ def imdb_section() -> list[str]:
                    f"{r['best_epoch']} | {sum(ep) / len(ep):.0f} | {fmt_time(r['wall_time_s'])} | "
                    f"{REFERENCE.get(m, '—')} | {TARGET.get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
     out += [""] + [f"- {m}: {NOTES[m]}" for m in sorted({r["config"]["model"] for _, r in rows}) if m in NOTES]
-    cnns = {p.stem: r for p, r in rows if r["config"]["model"] == "cnn"}
-    if len(cnns) > 1:
-        w2v = load("word2vec/*.json")
-        made = f" (made by `{w2v[0][1]['command']}`)" if w2v else ""
-        out += [f"- cnn, three initial embeddings, all else equal: " + ", ".join(
-            f"{k} {100 * r['test_accuracy']:.2f} %" for k, r in sorted(cnns.items())) +
-            f". `cnn` starts from GloVe 6B-50d, `cnn_word2vec` from 50-d word2vec vectors trained "
-            f"by seqjax on the 50,000 IMDB reviews themselves{made}, `cnn_random` from a random "
-            f"normal matrix (all rows trained in every case)."]
-        growth = {k: r["config"].get("bucket_growth", 2**0.5) for k, r in sorted(cnns.items())}
-        if len(set(growth.values())) > 1:  # runs from before --bucket-growth padded with sqrt(2) steps
-            out[-1] += (" The runs padded to different length buckets (growth " + ", ".join(
-                f"{k} {g:.2f}" for k, g in growth.items()) + "); padding does not change a logit (tested), "
-                "but it changes the order of float sums: `cnn` scored 87.07 % with the 1.41 buckets and "
-                "87.20 % with 1.19, the same command otherwise.")
+    out += variants_notes(rows)
     out += [""] + [f"![{p.stem}]({p.with_suffix('.png').relative_to(RES)})" for p, _ in rows] + [""]
+    return out
+
+
+RUN_ONLY = ("out", "results", "resume", "minutes", "data_dir", "source")  # where a run writes, not what it trains
+
+
+def variants_notes(rows) -> list[str]:
+    """One note per model with runs that differ from its base run (the file named after the model)
+    in one or two config fields: each variant's test accuracy beside the base's."""
+    runs = {p.stem: r for p, r in rows}
+    out = []
+    for base_name, base in sorted(runs.items()):
+        if base_name != base["config"]["model"]:
+            continue
+        parts = []
+        for name, r in sorted(runs.items()):
+            if name == base_name or r["config"]["model"] != base_name:
+                continue
+            diff = {k: v for k, v in r["config"].items() if k not in RUN_ONLY and base["config"].get(k) != v}
+            if 0 < len(diff) <= 2:
+                what = ", ".join(f"{k} {base['config'].get(k)} → {v}" for k, v in sorted(diff.items()))
+                parts.append(f"`{name}` ({what}) {100 * r['test_accuracy']:.2f} %")
+        if parts:
+            out.append(f"- {base_name} variants, all else as `{base_name}` ({100 * base['test_accuracy']:.2f} %): "
+                       + "; ".join(parts) + ".")
     return out
 
 
@@ -249,6 +260,17 @@ def bench_section() -> list[str]:
                     "with flax there, not 1.2× ahead (the table below shows why). Between runs of the same "
                     "code the flax ratios moved by up to a quarter (rnn 0.87× and 1.11× in two earlier runs)."
                     + (f" For the Kim CNN, {cnn_epochs}." if cnn_epochs else "")]
+    for p, r in load("benchmarks/cnn_pool.json"):
+        out += ["", f"The Kim CNN's convolutions + ReLU + max over time (batch {r['batch']}, embed {r['embed']}, "
+                    f"{r['filters']} filters of each width {', '.join(map(str, r['widths']))}; gradients for input, "
+                    f"kernels and biases): seqjax's backward gathers the one winning window of each (example, "
+                    f"filter) instead of running autodiff's two dense transposed convolutions "
+                    f"(`seqjax/nn/conv.py`). `{r['command']}`", "",
+                "| padded length | autodiff fwd+bwd ms | seqjax fwd+bwd ms | speed-up | autodiff fwd ms | seqjax fwd ms |",
+                "|---|---|---|---|---|---|"]
+        for name, v in r["lengths"].items():
+            out.append(f"| {name[1:]} | {v['autodiff_forward_backward_ms']:.1f} | {v['seqjax_forward_backward_ms']:.1f} | "
+                       f"{v['speedup_forward_backward']:.2f}× | {v['autodiff_forward_ms']:.1f} | {v['seqjax_forward_ms']:.1f} |")
     for p, r in load("benchmarks/recurrence_flops.json"):
         out += ["", f"The recurrences alone, seqjax's scan against flax's `nn.RNN`: one forward+backward of each "
                     f"IMDB recurrence (batch {r['batch']}, final state only), as a fraction of this CPU's float32 "

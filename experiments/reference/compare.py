@@ -130,7 +130,7 @@ def train_torch_charlm(cfg: configs.CharLMConfig):
 
 def compare_charlm(args):
     cfg = configs.CharLMConfig(text=args.text, layers=args.layers, epochs=args.epochs, seed=args.seed, markov_orders="",
-                               out=f"runs/reference_charlm_l{args.layers}")
+                               out=args.out or f"runs/reference_charlm_l{args.layers}")
     seq = charlm_task.train(cfg)
     for h in seq["history"]:
         h["valid_loss"], h["valid_bpc"] = h["heldout_loss"], h["heldout_bpc"]
@@ -139,7 +139,7 @@ def compare_charlm(args):
 
 def compare_imdb(args):
     cfg = configs.ImdbConfig(model=args.model, epochs=args.epochs, seed=args.seed,
-                             out=f"runs/reference_{args.model}")
+                             out=args.out or f"runs/reference_{args.model}")
     seq = imdb_task.train(cfg)
     cfg, vocab, sets, wv = imdb_task.prepare(cfg)
     return cfg, seq, train_torch(cfg, vocab, sets, wv)
@@ -152,6 +152,8 @@ def main():
     ap.add_argument("--text", default="", help="charlm only: a UTF-8 file instead of Nietzsche")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="", help="seqjax's checkpoint folder (default runs/reference_MODEL); "
+                                              "must not hold an earlier run")
     args = ap.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     cfg, seq, tor = (compare_charlm if args.model == "charlm" else compare_imdb)(args)
