@@ -48,3 +48,36 @@ def test_a_tie_sends_the_gradient_to_the_first_window_as_pytorch():
     # jit (as in training) gives the same
     d_jit = jax.jit(jax.grad(lambda x: conv_max_over_time(x, kernel, bias, jnp.array([6])).sum()))(x)
     np.testing.assert_array_equal(d_jit, d_x)
+
+
+SHARDED = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from seqjax.nn.conv import conv_max_over_time
+from seqjax.train.parallel import make_mesh
+mesh = make_mesh()
+assert mesh.devices.size == 2
+ks = jax.random.split(jax.random.PRNGKey(0), 3)
+x = jax.random.normal(ks[0], (8, 20, 6))
+kernel, bias = jax.random.normal(ks[1], (4, 6, 5)), jax.random.normal(ks[2], (5,))
+n = jnp.array([17, 3, 9, 1, 17, 12, 5, 8], jnp.int32)
+loss = lambda x, k, b, n: (conv_max_over_time(x, k, b, n) ** 2).sum()
+g = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+one = g(x, kernel, bias, n)
+xs = jax.device_put(x, NamedSharding(mesh, P("data")))
+ns = jax.device_put(n, NamedSharding(mesh, P("data")))
+two = g(xs, kernel, bias, ns)
+for a, b in zip(one, two):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+print("ok")
+"""
+
+
+def test_gradients_are_the_same_with_the_batch_split_over_two_devices():
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
+                       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
