@@ -5,15 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqjax.nn.conv import conv_max_over_time
-
-
-def dense(x, kernel, bias, n_valid):
-    """The textbook formulation whose gradient autodiff computes densely."""
-    y = jax.lax.conv_general_dilated(x, kernel, (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC"))
-    h = jax.nn.relu(y + bias[None, None, :])
-    ok = jnp.arange(h.shape[1])[None, :] < n_valid[:, None]
-    return jnp.where(ok[:, :, None], h, -jnp.inf).max(axis=1)
+from seqjax.nn.conv import conv_max_over_time, conv_max_over_time_dense as dense
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])
