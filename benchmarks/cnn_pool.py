@@ -4,7 +4,7 @@ One forward+backward (gradients for the embedded input, kernels and biases) of t
 convolutions of the IMDB CNN (batch 64, embed 50, 100 filters each of widths 3, 4, 5) at
 padded lengths of the IMDB buckets: :func:`seqjax.nn.conv.conv_max_over_time` against
 autodiff of ``relu(conv) -> mask -> max`` (what ``nn.Conv`` + ``jnp.max`` give), and the
-forward pass alone. Median of rounds, both cores.
+forward pass alone. Median of 15 rounds of 3 calls, both cores (short lengths vary most between runs).
 
 ``python benchmarks/cnn_pool.py`` -> results/benchmarks/cnn_pool.json
 """
@@ -34,9 +34,9 @@ def main() -> None:
 
         row = {}
         for name, pool in (("autodiff", conv_max_over_time_dense), ("seqjax", conv_max_over_time)):
-            row[f"{name}_forward_ms"] = median_ms(jax.jit(lambda x, p, pool=pool: loss(pool, x, p)), x, params)
+            row[f"{name}_forward_ms"] = median_ms(jax.jit(lambda x, p, pool=pool: loss(pool, x, p)), x, params, rounds=15)
             row[f"{name}_forward_backward_ms"] = median_ms(
-                jax.jit(jax.grad(lambda x, p, pool=pool: loss(pool, x, p), argnums=(0, 1))), x, params)
+                jax.jit(jax.grad(lambda x, p, pool=pool: loss(pool, x, p), argnums=(0, 1))), x, params, rounds=15)
         row["speedup_forward_backward"] = row["autodiff_forward_backward_ms"] / row["seqjax_forward_backward_ms"]
         rows[f"T{T}"] = row
         print(f"T {T}: forward+backward autodiff {row['autodiff_forward_backward_ms']:.1f} ms, "
