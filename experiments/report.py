@@ -151,11 +151,11 @@ def reference_section() -> list[str]:
            "accuracy (IMDB valid split) or bits/char (Nietzsche tail) per epoch; seconds per training "
            "epoch (seqjax's first epoch includes compilation); the last column is PyTorch time / "
            "seqjax time, both on the same cores.", "",
-           "Timing caveat: the charlm and cnn comparisons ran pinned to one core while another job "
+           "Timing caveat: the charlm comparison ran pinned to one core while another job "
            "(a notebook run) used the other core; epoch times then vary by up to a third with the "
            "neighbour's load (PyTorch's char-LSTM took 116 s in epoch 1 and 73 s in epoch 2), so "
-           "read the ratio of the steady epochs, not of one epoch. The fasttext comparison ran alone "
-           "on both cores. Accuracy and loss are unaffected: same data, same order, same init.", ""]
+           "read the ratio of the steady epochs, not of one epoch. The fasttext and cnn comparisons "
+           "ran alone on both cores. Accuracy and loss are unaffected: same data, same order, same init.", ""]
     for p, r in rows:
         m = r.get("model", r["config"].get("model"))
         charlm = m == "charlm"
