@@ -232,3 +232,33 @@ def test_plot_history_leaves_the_plotting_backend_alone(tmp_path):
 def test_negative_time_budget_is_refused_with_the_flag_named():
     with pytest.raises(SeqjaxError, match=r"--minutes -2: give a training-time budget >= 0"):
         loop.Run(time_budget_s=-120.0)
+
+
+IN_LOOP_ALL_REDUCES = """
+import re, sys, jax, jax.numpy as jnp, numpy as np
+from seqjax.nn.classifiers import TextClassifier, bce_loss
+from seqjax.train import loop, parallel
+from seqjax.train.state import TrainState, make_optimizer
+mesh = parallel.make_mesh()
+assert mesh.devices.size == 2
+m = TextClassifier(50, 8, "lstm", hidden=16)
+params = m.init(jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
+st = parallel.replicate(TrainState.create(params, make_optimizer("adam", 1e-3), jax.random.key(0)), mesh)
+batch = parallel.shard_batch({"ids": np.ones((4, 12), np.int32), "lengths": np.array([12, 5, 9, 1], np.int32),
+                              "labels": np.array([1, 0, 1, 0], np.float32), "weights": np.ones(4, np.float32)}, mesh)
+step = loop.make_train_step(bce_loss(m), mesh if sys.argv[1] == "mesh" else None)
+hlo = step.lower(st, batch).compile().as_text()
+bodies = set(re.findall(r"body=%([\\w.\\-]+)", hlo))
+blocks = {b: re.search(r"^%" + re.escape(b) + r" .*?^}", hlo, re.S | re.M).group(0) for b in bodies}
+print(len(bodies), sum(b.count("all-reduce(") for b in blocks.values()), hlo.count("all-reduce("))
+"""
+
+
+def test_data_parallel_step_sums_gradients_once_not_at_every_time_step():
+    """Over two devices, a recurrent model's gradient is all-reduced after the backward scan,
+    not inside it (jit's automatic partitioning put one all-reduce in every time step)."""
+    r = subprocess.run([sys.executable, "-c", IN_LOOP_ALL_REDUCES, "mesh"], capture_output=True, text=True,
+                       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    loops, in_loops, total = map(int, r.stdout.split())
+    assert loops >= 2 and in_loops == 0 and total >= 1, r.stdout

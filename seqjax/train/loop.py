@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from seqjax import SeqjaxError
@@ -45,15 +46,41 @@ def finalize(sums: dict) -> dict:
     return out
 
 
-def make_train_step(loss_fn: Callable) -> Callable:
-    """``train_step(state, batch) -> (state, sums)``, jit-compiled, state donated."""
+def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
+    """``train_step(state, batch) -> (state, sums)``, jit-compiled, state donated.
+
+    With a ``mesh`` of several devices the gradient is computed under ``shard_map``: each device
+    differentiates its own rows, and the per-device gradients are summed once per step, weighted
+    by each device's share of ``sums["count"]`` (``loss_fn`` returns the mean over ``count``, so
+    the result is the gradient of the global mean). Left to jit's automatic partitioning, a
+    recurrence's weight gradient, accumulated inside the backward ``scan``, was all-reduced at
+    every time step. Each device folds its index into the dropout key.
+    """
+
+    def grads_and_sums(params, batch, rng):
+        (loss, (sums, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, rng, True)
+        return loss, sums, aux, grads
+
+    def per_device(params, batch, rng):
+        rng = jax.random.fold_in(rng, jax.lax.axis_index("data"))
+        loss, sums, aux, grads = grads_and_sums(params, batch, rng)
+        total = jnp.maximum(jax.lax.psum(sums["count"], "data"), 1.0)
+        share = sums["count"] / total
+        grads = jax.tree.map(lambda g: jax.lax.psum(g * share, "data"), grads)
+        return jax.lax.psum(loss * share, "data"), jax.lax.psum(sums, "data"), aux, grads
 
     def train_step(state, batch):
         rng = jax.random.fold_in(state.rng, state.step)
         if state.carry is not None:
             batch = {**batch, "carry": state.carry}
-        (loss, (sums, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, batch, rng, True)
+        if mesh is None or mesh.devices.size == 1:
+            loss, sums, aux, grads = grads_and_sums(state.params, batch, rng)
+        else:
+            rows = jax.tree.map(lambda _: P("data"), batch)
+            loss, sums, aux, grads = jax.shard_map(
+                per_device, mesh=mesh, in_specs=(P(), rows, P()), out_specs=(P(), P(), P("data"), P()),
+                check_vma=False,  # model code builds invariant initial carries; the psums make outputs replicated
+            )(state.params, batch, rng)
         new = state.apply_gradients(grads)
         if "carry" in aux:
             new = new.replace(carry=aux["carry"])
@@ -146,7 +173,7 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
     run = run or Run()
     mesh = mesh or parallel.make_mesh()
     history = list(history or [])
-    train_step = make_train_step(loss_fn)
+    train_step = make_train_step(loss_fn, mesh)
     eval_step = make_eval_step(loss_fn)
     state = parallel.replicate(state, mesh)
     log = (run.workdir / "log.jsonl") if (run.workdir and run.is_main) else None

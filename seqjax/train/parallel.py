@@ -2,7 +2,9 @@
 
 A 1-D mesh named ``"data"`` spans ``jax.devices()``; params and optimizer state are
 replicated, every batch array is split on its leading axis. jit then compiles one SPMD
-program (the role ``pmap`` used to play). With several processes (``--distributed``,
+program (the role ``pmap`` used to play); the train step computes its gradient under
+``shard_map`` so that it is summed across devices once per step
+(:func:`seqjax.train.loop.make_train_step`). With several processes (``--distributed``,
 ``jax.distributed.initialize()``), each process feeds its share of the global batch and
 :func:`shard_batch` assembles the global array with ``jax.make_array_from_process_local_data``.
 """
