@@ -6,7 +6,9 @@ seq_lengths=...)`` step. Each framework runs in a process of its own, back to ba
 process JAX's and PyTorch's thread pools compete: PyTorch's packed LSTM measured 0.9
 examples/s there, 3 on its own); median examples/s over ``--rounds`` passes x ``--repeats``
 processes. Each model's row (with its own command) replaces the old one in the JSON.
-``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4]``
+``--cpu-devices`` adds seqjax with the CPU split into two devices (``seqjax --cpu-devices 2``:
+the engine's data-parallel step, one half-batch per core).
+``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4] [--cpu-devices]``
 -> results/benchmarks/imdb.json
 """
 
@@ -33,6 +35,8 @@ from seqjax.data.batching import BucketedBatches
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import bce_loss
 from seqjax.tasks.imdb import boundaries, build_model, init_state, preprocess, resolve
+from seqjax.cli import cpu_devices
+from seqjax.train import parallel
 from seqjax.train.loop import make_train_step
 
 
@@ -61,6 +65,7 @@ class FlaxClassifier(nn.Module):
 
 
 FRAMEWORKS = ("seqjax", "pytorch", "flax_nn_rnn")
+CPU2 = "seqjax_cpu_devices_2"  # seqjax with the CPU split into two devices (``seqjax --cpu-devices 2``)
 
 
 def sample_batches(name: str, n_batches: int):
@@ -80,11 +85,12 @@ def sample_batches(name: str, n_batches: int):
 
 def runner(framework: str, name: str, cfg, vocab, batches):
     """A function that trains ``framework``'s version of model ``name`` on all ``batches`` once."""
-    if framework == "seqjax":
+    if framework.startswith("seqjax"):  # the engine's step, data-parallel over this process's devices
         model = build_model(cfg, len(vocab))
-        st = [init_state(cfg, model, vocab)]
-        step = make_train_step(bce_loss(model))
-        dev = [jax.device_put(b) for b in batches]
+        mesh = parallel.make_mesh()
+        st = [parallel.replicate(init_state(cfg, model, vocab), mesh)]
+        step = make_train_step(bce_loss(model), mesh)
+        dev = [parallel.shard_batch(b, mesh) for b in batches]
 
         def run():
             for b in dev:
@@ -136,8 +142,12 @@ def main():
     ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3, help="timed passes over the batches per process")
     ap.add_argument("--repeats", type=int, default=2, help="back-to-back processes per framework")
+    ap.add_argument("--cpu-devices", action="store_true",
+                    help="also time seqjax with the CPU split into two devices (seqjax --cpu-devices 2)")
     ap.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker == CPU2:
+        cpu_devices(2)  # before JAX starts its backend
     if args.worker:  # one framework, one model, in a process of its own
         cfg, vocab, batches = sample_batches(args.models, args.batches)
         fn = runner(args.worker, args.models, cfg, vocab, batches)
@@ -148,12 +158,17 @@ def main():
     out = json.loads(path.read_text()).get("models", {}) if path.exists() else {}
     for name in args.models.split(","):  # each model's row replaces its old one as soon as it is measured
         fws = FRAMEWORKS if name in ("rnn", "lstm", "bilstm") else FRAMEWORKS[:2]
+        fws += (CPU2,) if args.cpu_devices else ()
         res = isolated_rounds(__file__, fws, args.repeats,
                               ["--models", name, "--batches", str(args.batches), "--rounds", str(args.rounds)])
         rates = {fw: statistics.median(r["rate"] for r in res[fw]) for fw in fws}
         ratios = {"vs_pytorch": rates["seqjax"] / rates["pytorch"]}
         if "flax_nn_rnn" in rates:
             ratios["vs_flax"] = rates["seqjax"] / rates["flax_nn_rnn"]
+        if CPU2 in rates:
+            ratios["cpu_devices_2_vs_pytorch"] = rates[CPU2] / rates["pytorch"]
+            if "flax_nn_rnn" in rates:
+                ratios["cpu_devices_2_vs_flax"] = rates[CPU2] / rates["flax_nn_rnn"]
         out[name] = {"examples_per_s": rates, "ratios": ratios, "padded_lengths": res["seqjax"][0]["padded_lengths"],
                      "batches": args.batches, "rounds": args.rounds, "repeats": args.repeats,
                      "command": "python " + " ".join(sys.argv)}

@@ -177,6 +177,9 @@ def run_lab(full: bool, data_dir: str, out: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
+    p.add_argument("--cpu-devices", type=int, default=None,
+                   help="on a machine without accelerators, split the CPU into N devices for data "
+                        "parallelism (default: $SEQJAX_CPU_DEVICES, else 1); see README")
     sub = p.add_subparsers(dest="part", required=True)
     m = sub.add_parser("markov", help="n-order Markov chain baseline")
     _add_config(m, configs.MarkovConfig)
@@ -225,6 +228,28 @@ def compilation_cache() -> str | None:
     return where
 
 
+def cpu_devices(n: int | None) -> int:
+    """Make the host platform ``n`` devices (``--cpu-devices``, else ``$SEQJAX_CPU_DEVICES``, else
+    1), so the train step runs data-parallel over the cores: each device is a slice of the batch
+    with its own thread, which suits small per-step matmuls better than one device whose ops
+    each spread over all cores. Must run before JAX starts its backends; an explicit
+    ``--xla_force_host_platform_device_count`` in ``$XLA_FLAGS`` wins. Returns the count asked for."""
+    import os
+
+    if n is None:
+        raw = os.environ.get("SEQJAX_CPU_DEVICES", "1")
+        try:
+            n = int(raw)
+        except ValueError:
+            raise SeqjaxError(f"SEQJAX_CPU_DEVICES={raw!r}: give a whole number of devices, e.g. 2") from None
+    if n < 1:
+        raise SeqjaxError(f"--cpu-devices {n}: give at least 1")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -237,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        cpu_devices(args.cpu_devices)
         if args.part != "markov":
             compilation_cache()
         if args.part == "markov":

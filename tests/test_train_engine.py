@@ -262,3 +262,19 @@ def test_data_parallel_step_sums_gradients_once_not_at_every_time_step():
     assert r.returncode == 0, r.stderr[-2000:]
     loops, in_loops, total = map(int, r.stdout.split())
     assert loops >= 2 and in_loops == 0 and total >= 1, r.stdout
+
+
+def test_cpu_devices_option_splits_the_cpu_and_gives_the_same_losses(tmp_path, text_file):
+    r1 = _run(_tiny(text_file, tmp_path / "one", "--epochs", "1"))
+    r2 = _run(["--cpu-devices", "2", *_tiny(text_file, tmp_path / "two", "--epochs", "1")])
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    h1 = json.loads((tmp_path / "one" / "r.json").read_text())
+    h2 = json.loads((tmp_path / "two" / "r.json").read_text())
+    assert len(h2["machine"]["devices"]) == 2 and len(h1["machine"]["devices"]) == 1
+    for a, b in zip(h1["history"], h2["history"]):
+        assert abs(a["train_loss"] - b["train_loss"]) <= 1e-5 * abs(a["train_loss"])
+    bad = _run(["--cpu-devices", "0", "markov", "--order", "1"])
+    assert bad.returncode == 2 and "--cpu-devices 0: give at least 1" in bad.stderr
+    bad = _run(["markov", "--order", "1"], env={"SEQJAX_CPU_DEVICES": "two"})
+    assert bad.returncode == 2 and "SEQJAX_CPU_DEVICES='two'" in bad.stderr
