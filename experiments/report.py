@@ -250,14 +250,18 @@ def bench_section() -> list[str]:
                    f"**{r['ratios']['seqjax_vs_pytorch']:.2f}× PyTorch**, **{r['ratios']['seqjax_vs_flax']:.2f}× flax** "
                    f"(targets 1.5× / 1.2×). `{r['command']}`")
     for p, r in load("benchmarks/imdb.json"):
-        out += ["", "| IMDB model | padded lengths | seqjax ex/s | PyTorch ex/s | plain flax ex/s | vs PyTorch | vs flax | command |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += ["", "| IMDB model | padded lengths | seqjax ex/s | PyTorch ex/s | plain flax ex/s | vs PyTorch | vs flax "
+                    "| seqjax, CPU as 2 devices, ex/s | its ratio vs PyTorch / flax | command |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for m, v in r["models"].items():
-            e = v["examples_per_s"]
+            e, q = v["examples_per_s"], v["ratios"]
             flax = f"{e['flax_nn_rnn']:.1f} | " if "flax_nn_rnn" in e else "— | "
-            vs_flax = f"{v['ratios']['vs_flax']:.2f}×" if "vs_flax" in v["ratios"] else "—"
+            vs_flax = f"{q['vs_flax']:.2f}×" if "vs_flax" in q else "—"
+            cpu2 = e.get("seqjax_cpu_devices_2")
+            cpu2 = (f"{cpu2:.1f} | {q['cpu_devices_2_vs_pytorch']:.2f}× / "
+                    + (f"{q['cpu_devices_2_vs_flax']:.2f}×" if "cpu_devices_2_vs_flax" in q else "—")) if cpu2 else "— | —"
             out.append(f"| {m} | {', '.join(map(str, v['padded_lengths']))} | {e['seqjax']:.1f} | {e['pytorch']:.1f} | "
-                       f"{flax}{v['ratios']['vs_pytorch']:.2f}× | {vs_flax} | `{v['command']}` |")
+                       f"{flax}{q['vs_pytorch']:.2f}× | {vs_flax} | {cpu2} | `{v['command']}` |")
         cnn_run = [r for _, r in load("imdb/cnn.json")]
         steady = cnn_run[0]["epoch_time_s"][1:] if cnn_run else []
         cnn_epochs = (f"its steady training epochs on the full data take {min(steady):.0f}–{max(steady):.0f} s "
@@ -268,9 +272,12 @@ def bench_section() -> list[str]:
                     "the two thread pools compete, which had made earlier PyTorch numbers unreliable). Targets: "
                     "≥ 1.5× PyTorch for every model, ≥ 1.2× plain flax for the recurrent ones. PyTorch's "
                     "packed recurrences are very slow on this CPU, which is why the recurrent models' "
-                    "PyTorch ratios are large; the flax column is the real bar for them, and seqjax is on par "
-                    "with flax there, not 1.2× ahead (the table below shows why). Between runs of the same "
-                    "code the flax ratios moved by up to a quarter (rnn 0.87× and 1.11× in two earlier runs)."
+                    "PyTorch ratios are large; the flax column is the real bar for them. On one device the "
+                    "scans do the same arithmetic as flax's (the recurrence table below), and between runs of "
+                    "the same code the flax ratios moved by up to a quarter (rnn 0.87× and 1.11× in two earlier "
+                    "runs; lstm 0.99× and 0.88×). The 2-device column is `seqjax --cpu-devices 2`: the "
+                    "engine's data-parallel step, one half-batch per core, gradients summed once per step; "
+                    "plain flax's step has no such mode. The bi-LSTM row predates that option."
                     + (f" For the Kim CNN, {cnn_epochs}." if cnn_epochs else "")]
     for p, r in load("benchmarks/cnn_pool.json"):
         out += ["", f"The Kim CNN's convolutions + ReLU + max over time (batch {r['batch']}, embed {r['embed']}, "
