@@ -55,18 +55,23 @@ def _tiny(text_file, out, *extra):
             "--results", str(out / "r.json"), *extra]
 
 
-def test_eight_fake_devices_give_the_same_losses(tmp_path, text_file):
-    r1 = _run(_tiny(text_file, tmp_path / "one", "--epochs", "1"))
-    r8 = _run(_tiny(text_file, tmp_path / "eight", "--epochs", "1"),
-              env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
-    assert r1.returncode == 0, r1.stderr[-2000:]
-    assert r8.returncode == 0, r8.stderr[-2000:]
-    h1 = json.loads((tmp_path / "one" / "r.json").read_text())
-    h8 = json.loads((tmp_path / "eight" / "r.json").read_text())
-    assert len(h8["machine"]["devices"]) == 8 and len(h1["machine"]["devices"]) == 1
-    for a, b in zip(h1["history"], h8["history"]):
-        for k in ("train_loss", "heldout_loss"):
-            assert abs(a[k] - b[k]) <= 1e-5 * abs(a[k]), (k, a[k], b[k])  # relative: RMSprop amplifies reduction-order noise
+def _one_epoch_history(text_file, out, *prefix, env=None) -> dict:
+    r = _run([*prefix, *_tiny(text_file, out, "--epochs", "1")], env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads((out / "r.json").read_text())
+
+
+def test_device_counts_give_the_same_losses(tmp_path, text_file):
+    """8 fake devices (XLA_FLAGS) and ``--cpu-devices 2`` train as one device does."""
+    h1 = _one_epoch_history(text_file, tmp_path / "one")
+    h8 = _one_epoch_history(text_file, tmp_path / "eight", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+    h2 = _one_epoch_history(text_file, tmp_path / "two", "--cpu-devices", "2")
+    assert len(h1["machine"]["devices"]) == 1
+    for hn, n in ((h8, 8), (h2, 2)):
+        assert len(hn["machine"]["devices"]) == n
+        for a, b in zip(h1["history"], hn["history"]):
+            for k in ("train_loss", "heldout_loss"):
+                assert abs(a[k] - b[k]) <= 1e-5 * abs(a[k]), (n, k, a[k], b[k])  # relative: RMSprop amplifies reduction-order noise
 
 
 def _final_params(out):
@@ -264,16 +269,7 @@ def test_data_parallel_step_sums_gradients_once_not_at_every_time_step():
     assert loops >= 2 and in_loops == 0 and total >= 1, r.stdout
 
 
-def test_cpu_devices_option_splits_the_cpu_and_gives_the_same_losses(tmp_path, text_file):
-    r1 = _run(_tiny(text_file, tmp_path / "one", "--epochs", "1"))
-    r2 = _run(["--cpu-devices", "2", *_tiny(text_file, tmp_path / "two", "--epochs", "1")])
-    assert r1.returncode == 0, r1.stderr[-2000:]
-    assert r2.returncode == 0, r2.stderr[-2000:]
-    h1 = json.loads((tmp_path / "one" / "r.json").read_text())
-    h2 = json.loads((tmp_path / "two" / "r.json").read_text())
-    assert len(h2["machine"]["devices"]) == 2 and len(h1["machine"]["devices"]) == 1
-    for a, b in zip(h1["history"], h2["history"]):
-        assert abs(a["train_loss"] - b["train_loss"]) <= 1e-5 * abs(a["train_loss"])
+def test_bad_cpu_devices_name_the_fix():
     bad = _run(["--cpu-devices", "0", "markov", "--order", "1"])
     assert bad.returncode == 2 and "--cpu-devices 0: give at least 1" in bad.stderr
     bad = _run(["markov", "--order", "1"], env={"SEQJAX_CPU_DEVICES": "two"})
