@@ -2,6 +2,8 @@
 
 import io
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -16,6 +18,16 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def real_data_dir() -> Path:
     """The real corpora: $SEQJAX_DATA_DIR, else ../shared/data beside the repo."""
     return Path(os.environ.get("SEQJAX_DATA_DIR") or SHARED_DATA)
+
+
+def run_on_cpu_devices(script: str, n: int, *args: str) -> subprocess.CompletedProcess:
+    """Run Python source ``script`` (with ``args``) in a fresh process whose CPU is ``n`` devices.
+
+    The device count is fixed when JAX starts, so a test needing several devices runs in its
+    own interpreter; stdout/stderr are captured as text.
+    """
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
 
 
 def make_imdb_tar(path: Path, reviews: dict) -> Path:

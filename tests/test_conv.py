@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_on_cpu_devices
 
 from seqjax.nn.conv import conv_max_over_time, conv_max_over_time_dense as dense
 
@@ -66,10 +67,5 @@ print("ok")
 
 
 def test_gradients_are_the_same_with_the_batch_split_over_two_devices():
-    import os
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
-                       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    r = run_on_cpu_devices(SHARDED, 2)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]

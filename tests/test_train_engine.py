@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_on_cpu_devices
 
 from seqjax import SeqjaxError, configs
 from seqjax.data.batching import ArrayBatches
@@ -262,8 +263,7 @@ print(len(bodies), sum(b.count("all-reduce(") for b in blocks.values()), hlo.cou
 def test_data_parallel_step_sums_gradients_once_not_at_every_time_step():
     """Over two devices, a recurrent model's gradient is all-reduced after the backward scan,
     not inside it (jit's automatic partitioning put one all-reduce in every time step)."""
-    r = subprocess.run([sys.executable, "-c", IN_LOOP_ALL_REDUCES, "mesh"], capture_output=True, text=True,
-                       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    r = run_on_cpu_devices(IN_LOOP_ALL_REDUCES, 2, "mesh")
     assert r.returncode == 0, r.stderr[-2000:]
     loops, in_loops, total = map(int, r.stdout.split())
     assert loops >= 2 and in_loops == 0 and total >= 1, r.stdout
