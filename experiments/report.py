@@ -117,6 +117,11 @@ def imdb_section() -> list[str]:
 
 
 RUN_ONLY = ("out", "results", "resume", "minutes", "data_dir", "source")  # where a run writes, not what it trains
+UNRECORDED = {"clip": 0.0, "eval_limit": 0, "bucket_growth": 2**0.5}  # fields added to the config later: what older runs used
+
+
+def _fmt(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def variants_notes(rows) -> list[str]:
@@ -131,9 +136,10 @@ def variants_notes(rows) -> list[str]:
         for name, r in sorted(runs.items()):
             if name == base_name or r["config"]["model"] != base_name:
                 continue
-            diff = {k: v for k, v in r["config"].items() if k not in RUN_ONLY and base["config"].get(k) != v}
+            was = {**UNRECORDED, **base["config"]}
+            diff = {k: v for k, v in r["config"].items() if k not in RUN_ONLY and was.get(k) != v}
             if 0 < len(diff) <= 2:
-                what = ", ".join(f"{k} {base['config'].get(k)} → {v}" for k, v in sorted(diff.items()))
+                what = ", ".join(f"{k} {_fmt(was.get(k))} → {_fmt(v)}" for k, v in sorted(diff.items()))
                 parts.append(f"`{name}` ({what}) {100 * r['test_accuracy']:.2f} %")
         if parts:
             out.append(f"- {base_name} variants, all else as `{base_name}` ({100 * base['test_accuracy']:.2f} %): "
