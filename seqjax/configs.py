@@ -131,7 +131,7 @@ class Word2VecConfig:
     and ``seqjax imdb train --model cnn --vectors runs/w2v/vectors.txt``.
     """
 
-    corpus: str = "imdb"  # imdb | a UTF-8 text file (one document per line)
+    corpus: str = "imdb"  # imdb (50,000 reviews) | imdb-train (the 25,000 train reviews) | a UTF-8 text file
     out: str = "runs/word2vec"
     data_dir: str = ""
     dim: int = 100

@@ -229,15 +229,17 @@ def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool
 
 
 def load_corpus(cfg: Word2VecConfig) -> list[list[str]]:
-    """Token lists of ``cfg.corpus``: ``imdb`` (all 50,000 reviews, seqjax tokenizer) or a text
-    file (one document per non-empty line)."""
+    """Token lists of ``cfg.corpus``: ``imdb`` (all 50,000 reviews, seqjax tokenizer),
+    ``imdb-train`` (the 25,000 training reviews only: vectors for a classifier tested on the test
+    reviews, which must not have read their text) or a text file (one document per non-empty line)."""
     from seqjax.data import imdb, tokenize
     from seqjax.data.text import read_text
 
     tok = tokenize.get_tokenizer("regex")
-    if cfg.corpus == "imdb":
+    if cfg.corpus in ("imdb", "imdb-train"):
         d = imdb.load("auto", cfg.data_dir or None)
-        return [tok(t) for s in (d["train"], d["test"]) for t in s.texts]
+        splits = ("train", "test") if cfg.corpus == "imdb" else ("train",)
+        return [tok(t) for name in splits for t in d[name].texts]
     text = read_text(cfg.corpus, lower=False)
     return [tok(line) for line in text.splitlines() if line.strip()]
 

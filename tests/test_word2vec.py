@@ -1,4 +1,6 @@
-"""word2vec: the C tool's formulas, pair generation, planted structure, the text format."""
+"""word2vec: the C tool's formulas, pair generation, planted structure, the text format, corpora."""
+
+import tarfile
 
 import numpy as np
 import pytest
@@ -7,6 +9,8 @@ from seqjax import SeqjaxError, configs
 from seqjax import embeddings as emb
 from seqjax import word2vec as w2v
 from seqjax.data import glove
+
+from conftest import make_imdb_tar
 
 
 def test_keep_probability_and_noise_distribution_follow_their_formulas():
@@ -76,3 +80,16 @@ def test_capped_update_sums_rare_rows_and_caps_frequent_ones():
     np.testing.assert_allclose(got[0], [-2 * 6 / 3, 0])  # 3 hits > cap 2: twice the mean
     np.testing.assert_allclose(got[1], [-5, -5])  # one hit: the update itself
     np.testing.assert_allclose(got[2], [-4, -4])  # 2 hits <= cap: the plain sum
+
+
+def test_imdb_train_corpus_reads_no_test_review(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    make_imdb_tar(d / "a.tar.gz", {("train", "pos"): ["good film"], ("train", "neg"): ["bad film"],
+                                   ("test", "pos"): ["unseen praise"], ("test", "neg"): ["unseen scorn"]})
+    with tarfile.open(d / "a.tar.gz") as t:
+        t.extractall(d, filter="data")
+    words = lambda corpus: {w for doc in w2v.load_corpus(configs.Word2VecConfig(corpus=corpus, data_dir=str(d)))
+                            for w in doc}
+    assert words("imdb-train") == {"good", "bad", "film"}
+    assert words("imdb") == {"good", "bad", "film", "unseen", "praise", "scorn"}
