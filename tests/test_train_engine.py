@@ -62,8 +62,52 @@ def _one_epoch_history(text_file, out, *prefix, env=None) -> dict:
     return json.loads((out / "r.json").read_text())
 
 
+ONE_STEP_ON_N_DEVICES = """
+import sys, jax, jax.numpy as jnp, numpy as np
+from seqjax.nn.charlm import CharLM, lm_loss
+from seqjax.train import loop, parallel
+from seqjax.train.state import TrainState, make_optimizer
+mesh = parallel.make_mesh()
+assert mesh.devices.size == 8
+m = CharLM(20, hidden=16)
+fresh = lambda: TrainState.create(m.init(jax.random.PRNGKey(0), jnp.zeros((2, 8), jnp.int32)),
+                                  make_optimizer("sgd", 0.5), jax.random.PRNGKey(1))
+rng = np.random.default_rng(0)
+weights = np.ones(32, np.float32)
+weights[21:] = 0.0  # padding rows: devices 0-4 hold 4 real rows, device 5 one, devices 6-7 none
+batch = {"ids": rng.integers(0, 20, (32, 8)).astype(np.int32), "labels": rng.integers(0, 20, 32).astype(np.int32),
+         "weights": weights}
+one, s1 = loop.make_train_step(lm_loss(m, "last"))(fresh(), batch)
+many, s8 = loop.make_train_step(lm_loss(m, "last"), mesh)(parallel.replicate(fresh(), mesh),
+                                                          parallel.shard_batch(batch, mesh))
+err = max(float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-12)) for a, b in
+          zip(jax.tree.leaves(jax.device_get(one.params)), jax.tree.leaves(jax.device_get(many.params))))
+delta = max(float(np.max(np.abs(a - b))) for a, b in
+            zip(jax.tree.leaves(jax.device_get(one.params)), jax.tree.leaves(jax.device_get(fresh().params))))
+print(err, delta, float(s1["count"]), float(s8["count"]), float(s1["loss"]), float(s8["loss"]))
+"""
+
+
+def test_one_sgd_step_on_8_devices_equals_one_device_with_uneven_shards():
+    """The tight check: one plain-SGD step (no optimizer that rescales the gradient) over 8
+    devices whose real-row counts differ (4, 4, 4, 4, 4, 1, 0, 0) gives the one-device params
+    to float32 rounding; a gradient averaged per device instead of per row would be off by
+    far more, and so would a psum that double-counts."""
+    r = run_on_cpu_devices(ONE_STEP_ON_N_DEVICES, 8)
+    assert r.returncode == 0, r.stderr[-2000:]
+    err, delta, c1, c8, l1, l8 = map(float, r.stdout.split())
+    assert delta > 1e-3, "the step did not move the params; the comparison would be empty"
+    assert c1 == c8 == 21.0
+    assert abs(l1 - l8) <= 1e-6 * abs(l1), (l1, l8)
+    assert err <= 1e-5, err
+
+
 def test_device_counts_give_the_same_losses(tmp_path, text_file):
-    """8 fake devices (XLA_FLAGS) and ``--cpu-devices 2`` train as one device does."""
+    """8 fake devices (XLA_FLAGS) and ``--cpu-devices 2`` train as one device does, end to end
+    through the CLI. RMSprop divides by a running RMS that starts near zero, so float32
+    reduction-order noise grows over an epoch's 22 steps: CI measured a relative train-loss
+    difference of 1.5e-5 for 8 devices. The bound is 2e-4; exactness is checked per step by
+    the test above."""
     h1 = _one_epoch_history(text_file, tmp_path / "one")
     h8 = _one_epoch_history(text_file, tmp_path / "eight", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
     h2 = _one_epoch_history(text_file, tmp_path / "two", "--cpu-devices", "2")
@@ -72,7 +116,7 @@ def test_device_counts_give_the_same_losses(tmp_path, text_file):
         assert len(hn["machine"]["devices"]) == n
         for a, b in zip(h1["history"], hn["history"]):
             for k in ("train_loss", "heldout_loss"):
-                assert abs(a[k] - b[k]) <= 1e-5 * abs(a[k]), (n, k, a[k], b[k])  # relative: RMSprop amplifies reduction-order noise
+                assert abs(a[k] - b[k]) <= 2e-4 * abs(a[k]), (n, k, a[k], b[k])
 
 
 def _final_params(out):
