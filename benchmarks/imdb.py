@@ -5,7 +5,7 @@ recurrent models are also compared with a plain flax ``nn.RNN(OptimizedLSTMCell 
 seq_lengths=...)`` step. Each framework runs in a process of its own, back to back (in one
 process JAX's and PyTorch's thread pools compete: PyTorch's packed LSTM measured 0.9
 examples/s there, 3 on its own); median examples/s over ``--rounds`` passes x ``--repeats``
-processes. Each model's row (with its own command) replaces the old one in the JSON.
+processes. Each model's row (with its own command and machine) replaces the old one in the JSON.
 ``--cpu-devices`` adds seqjax with the CPU split into two devices (``seqjax --cpu-devices 2``:
 the engine's data-parallel step, one half-batch per core).
 ``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4] [--cpu-devices]``
@@ -34,6 +34,7 @@ from seqjax.data import imdb
 from seqjax.data.batching import BucketedBatches
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import bce_loss
+from seqjax.tasks.common import machine
 from seqjax.tasks.imdb import boundaries, build_model, init_state, preprocess, resolve
 from seqjax.cli import cpu_devices
 from seqjax.train import parallel
@@ -170,8 +171,9 @@ def main():
             if "flax_nn_rnn" in rates:
                 ratios["cpu_devices_2_vs_flax"] = rates[CPU2] / rates["flax_nn_rnn"]
         out[name] = {"examples_per_s": rates, "ratios": ratios, "padded_lengths": res["seqjax"][0]["padded_lengths"],
+                     "examples_per_s_each_process": {fw: [round(r["rate"], 2) for r in res[fw]] for fw in fws},
                      "batches": args.batches, "rounds": args.rounds, "repeats": args.repeats,
-                     "command": "python " + " ".join(sys.argv)}
+                     "command": "python " + " ".join(sys.argv), "machine": machine()}  # rows may come from different runs
         print(name, "  ".join(f"{k} {v:.0f}/s" for k, v in rates.items()), " ",
               "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()), flush=True)
         write("imdb", {"models": out, "batch_size": 64,

@@ -1,8 +1,13 @@
-"""Fused per-step ``[x_t, h] @ [W_ih | W_hh]^T`` (what :func:`seqjax.nn.recurrent.scan_cell`
-does) against cuDNN's trick of projecting every step's input in one matmul before the scan,
-for an LSTM direction's forward+backward, at the lab's shapes: the char-LSTM (batch 128,
-40 steps, input 8, hidden 128) and both layers of the IMDB bi-LSTM (batch 64, 184 steps,
-input 50 then 512, hidden 256; lengths drawn from half to all of the steps).
+"""Three ways to project an LSTM step's input and state, forward+backward of one direction:
+
+- ``fused``: one matmul per step, ``[x_t, h] @ [W_ih | W_hh]^T``;
+- ``separate``: two matmuls per step, ``x_t W_ih^T + h W_hh^T`` (as flax's cells do);
+- ``hoisted``: every step's ``x_t W_ih^T`` in one matmul before the scan (cuDNN's trick),
+
+and ``seqjax`` (:func:`seqjax.nn.recurrent.scan_cell`, which picks between the first two by
+the input width), at the lab's shapes: the char-LSTM (batch 128, 40 steps, input 8, hidden
+128), the IMDB LSTM (batch 64, 184 steps, input 50, hidden 100) and both layers of the IMDB
+bi-LSTM (input 50 then 512, hidden 256); lengths drawn from half to all of the steps.
 Writes ``results/benchmarks/input_projection.json``.
 
 ``python benchmarks/input_projection.py`` (quiet machine)
@@ -18,23 +23,40 @@ import numpy as np
 from seqjax.nn.cells import lstm_combine, zero_carry
 from seqjax.nn.recurrent import scan_cell
 
-SHAPES = {"charlm": (128, 40, 8, 128), "bilstm_layer1": (64, 184, 50, 256), "bilstm_layer2": (64, 184, 512, 256)}
+SHAPES = {"charlm": (128, 40, 8, 128), "charlm_layer2": (128, 40, 128, 128), "imdb_lstm": (64, 184, 50, 100),
+          "bilstm_layer1": (64, 184, 50, 256), "bilstm_layer2": (64, 184, 512, 256)}
 
 
-def hoisted_scan(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
-    """The LSTM scan with ``x W_ih^T`` of all ``T`` steps done first: ``[T*B, F] @ [F, 4H]``."""
-    T, B, F = x_TBF.shape
-    gx_TBG = (x_TBF.reshape(T * B, F) @ w_ih.T).reshape(T, B, -1) + (b_ih + b_hh)
-    w_hh_T = w_hh.T
-
+def _scan(gates, x_TBF, mask_TB, carry):
+    """An LSTM scan whose step pre-activations ``[B, 4H]`` are ``gates(x_t, h)``."""
     def body(carry, xs):
-        gx, m = xs
-        new = lstm_combine(carry, gx, carry[0] @ w_hh_T)
+        x, m = xs
+        new = lstm_combine(carry, gates(x, carry[0]), 0.0)
         new = tuple(jnp.where(m[:, None], n, o) for n, o in zip(new, carry))
         return new, jnp.where(m[:, None], new[0], 0.0)
 
-    carry, out = jax.lax.scan(body, carry, (gx_TBG, mask_TB))
-    return out, carry
+    return jax.lax.scan(body, carry, (x_TBF, mask_TB))[::-1]
+
+
+def fused(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
+    W, b = jnp.concatenate([w_ih, w_hh], axis=1).T, b_ih + b_hh
+    return _scan(lambda x, h: jnp.concatenate([x, h], axis=1) @ W + b, x_TBF, mask_TB, carry)
+
+
+def separate(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
+    w_ih_T, w_hh_T, b = w_ih.T, w_hh.T, b_ih + b_hh
+    return _scan(lambda x, h: x @ w_ih_T + b + h @ w_hh_T, x_TBF, mask_TB, carry)
+
+
+def hoisted(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
+    T, B, F = x_TBF.shape
+    gx_TBG = (x_TBF.reshape(T * B, F) @ w_ih.T).reshape(T, B, -1) + (b_ih + b_hh)
+    w_hh_T = w_hh.T
+    return _scan(lambda gx, h: gx + h @ w_hh_T, gx_TBG, mask_TB, carry)
+
+
+def seqjax(x_TBF, mask_TB, *p_and_carry):
+    return scan_cell("lstm", x_TBF, mask_TB, *p_and_carry)
 
 
 def main() -> None:
@@ -48,19 +70,22 @@ def main() -> None:
         p = tuple(jnp.asarray(rng.uniform(-bound, bound, s), jnp.float32)
                   for s in ((4 * H, F), (4 * H, H), (4 * H,), (4 * H,)))
 
-        def loss(p, x, scan):
-            out, carry = scan(x, mask, *p, zero_carry("lstm", B, H))
-            return (out ** 2).mean() + carry[0].mean()
+        def grad_of(scan):
+            def loss(p, x):
+                out, carry = scan(x, mask, *p, zero_carry("lstm", B, H))
+                return (out ** 2).mean() + carry[0].mean()
+            return jax.jit(jax.grad(loss))
 
-        fused = jax.jit(jax.grad(lambda p, x: loss(p, x, lambda *a: scan_cell("lstm", *a))))
-        hoisted = jax.jit(jax.grad(lambda p, x: loss(p, x, hoisted_scan)))
-        diff = max(float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(a)))
-                   for a, b in zip(fused(p, x), hoisted(p, x)))
-        assert diff < 1e-3, (name, diff)  # the two compute the same gradient
-        ms = {"fused_ms": common.median_ms(fused, p, x), "hoisted_ms": common.median_ms(hoisted, p, x)}
-        record[name] = {"batch": B, "steps": T, "input": F, "hidden": H, **ms,
-                        "hoisted_vs_fused_speed": ms["fused_ms"] / ms["hoisted_ms"]}
-        print(f"{name:14s} fused {ms['fused_ms']:7.1f} ms   hoisted {ms['hoisted_ms']:7.1f} ms", flush=True)
+        fns = {f.__name__: grad_of(f) for f in (fused, separate, hoisted, seqjax)}
+        ref = fns["fused"](p, x)
+        for f in fns.values():  # all compute the same gradient
+            diff = max(float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(a))) for a, b in zip(ref, f(p, x)))
+            assert diff < 1e-3, (name, diff)
+        rates = common.timed_rounds({k: (lambda f=f: jax.block_until_ready(f(p, x)), 1, 3) for k, f in fns.items()},
+                                    rounds=7)  # interleaved, so load on the machine hits all alike
+        ms = {f"{k}_ms": 1e3 / r for k, r in rates.items()}
+        record[name] = {"batch": B, "steps": T, "input": F, "hidden": H, **ms}
+        print(f"{name:14s} " + "   ".join(f"{k[:-3]} {v:6.1f} ms" for k, v in ms.items()), flush=True)
     common.write("input_projection", {"shapes": record})
 
 

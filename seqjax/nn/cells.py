@@ -11,7 +11,7 @@ as PyTorch does, so PyTorch weights import by copying.
 
 Each cell is a ``combine(carry, gx, gh) -> carry`` of the two projections
 ``gx = x W_ih^T + b_ih`` and ``gh = h W_hh^T + b_hh`` (``[batch, G*H]``); rnn and lstm only
-need their sum, which the recurrence layer computes with one fused matmul per step (see
+need their sum, which the recurrence layer computes as one fused matmul per step for narrow inputs (see
 :func:`seqjax.nn.recurrent.scan_cell` for the measurements behind that choice).
 
 Carries are tuples: ``(h,)`` for rnn / gru, ``(h, c)`` for lstm, each ``[batch, H]``.

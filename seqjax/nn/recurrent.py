@@ -49,25 +49,31 @@ def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray, w_ih, w_hh, b
     the final state is wanted — that saves a ``[T, B, H]`` write forward and its cotangent
     backward) and the final carry (frozen past each sequence's length).
 
-    rnn / lstm do one matmul per step, ``[x_t, h] @ [W_ih | W_hh]^T`` (biases summed once);
-    gru needs ``W_hn h + b_hn`` on its own, so it does the two projections. Measured on this
-    CPU (lab char-LSTM, forward + backward): 71-75 ms with the fused matmul, 88-99 ms with two
-    matmuls in the loop, 110-116 ms with the input projection of all steps hoisted out of the
-    scan (cuDNN's trick) — so the hoisting was dropped. ``benchmarks/input_projection.py``
-    repeats the comparison at the char-LSTM's and both IMDB bi-LSTM layers' shapes: fused
-    43 / 249 / 453 ms, hoisted 59 / 293 / 482 ms. A hand-written backward pass measured no
-    faster than autodiff of the scan either.
+    Each step projects ``x_t`` and ``h`` with two matmuls, ``x_t W_ih^T + h W_hh^T`` (rnn /
+    lstm fold both biases into the first), except where the input is narrow (``8 F <= H``,
+    the char-LSTM's 8-wide embedding): there rnn / lstm do one matmul of ``[x_t, h]`` with
+    ``[W_ih | W_hh]^T``. LSTM forward+backward, ``python benchmarks/input_projection.py``
+    (``results/benchmarks/input_projection.json``), fused / two matmuls / all steps' input
+    projection hoisted before the scan (cuDNN's trick), ms: char-LSTM 40.9 / 44.9 / 56.5,
+    its second layer (input 128) 54.4 / 55.9 / 66.1, IMDB LSTM 97.3 / 97.3 / 121.8, bi-LSTM
+    layer 1 256 / 238 / 300, layer 2 454 / 358 / 426 (and the same order in two more runs).
+    On an earlier CPU without AVX-512 the fused matmul was also the faster one at the
+    char-LSTM shape (71-75 ms against 88-99 ms). A hand-written backward pass measured no
+    faster than autodiff of the scan.
     """
     combine = COMBINE[kind]
-    if kind == "gru":
-        def project(x, h):
-            return x @ w_ih.T + b_ih[None, :], h @ w_hh.T + b_hh[None, :]
-    else:
+    if kind != "gru" and 8 * x_TBF.shape[-1] <= w_hh.shape[1]:
         W = jnp.concatenate([w_ih, w_hh], axis=1).T  # [F + H, G*H]
         b = (b_ih + b_hh)[None, :]
 
         def project(x, h):
             return jnp.concatenate([x, h], axis=1) @ W + b, 0.0
+    else:  # gru needs W_hn h + b_hn on its own; rnn / lstm only the sum
+        w_ih_T, w_hh_T = w_ih.T, w_hh.T  # [F, G*H], [H, G*H]
+        b_x, b_h = ((b_ih + b_hh)[None, :], 0.0) if kind != "gru" else (b_ih[None, :], b_hh[None, :])
+
+        def project(x, h):
+            return x @ w_ih_T + b_x, h @ w_hh_T + b_h
 
     def body(carry, xs):
         x, m = xs
