@@ -289,9 +289,10 @@ def bench_section() -> list[str]:
                     "PyTorch ratios are large; the flax column is the real bar for them. On one device the "
                     "scans do the same arithmetic as flax's (the recurrence table below), and between runs of "
                     "the same code the flax ratios moved by up to a quarter (rnn 0.87× and 1.11× in two earlier "
-                    "runs; lstm 0.99× and 0.88×). The 2-device column is `seqjax --cpu-devices 2`: the "
-                    "engine's data-parallel step, one half-batch per core, gradients summed once per step; "
-                    "plain flax's step has no such mode. The bi-LSTM row predates that option."
+                    "runs; bi-LSTM 1.20× and 0.94× in two runs an hour apart). The 2-device column is "
+                    "`seqjax --cpu-devices 2`: the engine's data-parallel step, one half-batch per core, "
+                    "gradients summed once per step; plain flax's step has no such mode. Each row's machine "
+                    "and per-process rates are in `results/benchmarks/imdb.json`."
                     + (f" For the Kim CNN, {cnn_epochs}." if cnn_epochs else "")]
     for p, r in load("benchmarks/cnn_pool.json"):
         out += ["", f"The Kim CNN's convolutions + ReLU + max over time (batch {r['batch']}, embed {r['embed']}, "
