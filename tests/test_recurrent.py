@@ -42,13 +42,14 @@ def np_run(kind, x, p, suffix="l0", length=None):
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
-def test_cell_matches_numpy(kind):
+@pytest.mark.parametrize("F,H", [(5, 4), (2, 16)])  # two matmuls per step; one fused matmul (8F <= H)
+def test_cell_matches_numpy(kind, F, H):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 6, 5)).astype(np.float32)
-    m = RNN(4, kind)
+    x = rng.normal(size=(3, 6, F)).astype(np.float32)
+    m = RNN(H, kind)
     p = m.init(jax.random.PRNGKey(0), x)["params"]
     out, finals = m.apply({"params": p}, x)
-    assert out.shape == (3, 6, 4) and out.dtype == jnp.float32
+    assert out.shape == (3, 6, H) and out.dtype == jnp.float32
     for b in range(3):
         ref, h, c = np_run(kind, x[b], p)
         np.testing.assert_allclose(out[b], ref, atol=1e-5)
@@ -56,9 +57,9 @@ def test_cell_matches_numpy(kind):
         if kind == "lstm":
             np.testing.assert_allclose(finals[0][1][b], c, atol=1e-5)
     # the single-step Cell module agrees with the layer
-    cell = Cell(4, kind)
+    cell = Cell(H, kind)
     cp = {"params": {k.replace("_l0", ""): v for k, v in p.items()}}
-    carry, y = cell.apply(cp, zero_carry(kind, 3, 4), jnp.asarray(x[:, 0]))
+    carry, y = cell.apply(cp, zero_carry(kind, 3, H), jnp.asarray(x[:, 0]))
     np.testing.assert_allclose(y, out[:, 0], atol=1e-6)
 
 
