@@ -1,13 +1,14 @@
-"""Three ways to project an LSTM step's input and state, forward+backward of one direction:
+"""Ways to project an LSTM step's input and state, forward+backward of one direction:
 
-- ``fused``: one matmul per step, ``[x_t, h] @ [W_ih | W_hh]^T``;
-- ``separate``: two matmuls per step, ``x_t W_ih^T + h W_hh^T`` (as flax's cells do);
-- ``hoisted``: every step's ``x_t W_ih^T`` in one matmul before the scan (cuDNN's trick),
+- ``fused``: one matmul per step, ``[x_t, h] @ [W_ih | W_hh]^T`` (``scan_cell(fuse=True)``);
+- ``separate``: two matmuls per step, ``x_t W_ih^T + h W_hh^T`` (``scan_cell(fuse=False)``,
+  as flax's cells do);
+- ``hoisted``: every step's ``x_t W_ih^T`` in one matmul before the scan (cuDNN's trick);
+- ``seqjax``: :func:`seqjax.nn.recurrent.scan_cell` choosing by the input width,
 
-and ``seqjax`` (:func:`seqjax.nn.recurrent.scan_cell`, which picks between the first two by
-the input width), at the lab's shapes: the char-LSTM (batch 128, 40 steps, input 8, hidden
-128), the IMDB LSTM (batch 64, 184 steps, input 50, hidden 100) and both layers of the IMDB
-bi-LSTM (input 50 then 512, hidden 256); lengths drawn from half to all of the steps.
+at the lab's shapes: the char-LSTM (batch 128, 40 steps, input 8, hidden 128) and its second
+layer (input 128), the IMDB LSTM (batch 64, 184 steps, input 50, hidden 100) and both layers of
+the IMDB bi-LSTM (input 50 then 512, hidden 256); lengths drawn from half to all of the steps.
 Writes ``results/benchmarks/input_projection.json``.
 
 ``python benchmarks/input_projection.py`` (quiet machine)
@@ -27,36 +28,26 @@ SHAPES = {"charlm": (128, 40, 8, 128), "charlm_layer2": (128, 40, 128, 128), "im
           "bilstm_layer1": (64, 184, 50, 256), "bilstm_layer2": (64, 184, 512, 256)}
 
 
-def _scan(gates, x_TBF, mask_TB, carry):
-    """An LSTM scan whose step pre-activations ``[B, 4H]`` are ``gates(x_t, h)``."""
-    def body(carry, xs):
-        x, m = xs
-        new = lstm_combine(carry, gates(x, carry[0]), 0.0)
-        new = tuple(jnp.where(m[:, None], n, o) for n, o in zip(new, carry))
-        return new, jnp.where(m[:, None], new[0], 0.0)
-
-    return jax.lax.scan(body, carry, (x_TBF, mask_TB))[::-1]
-
-
-def fused(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
-    W, b = jnp.concatenate([w_ih, w_hh], axis=1).T, b_ih + b_hh
-    return _scan(lambda x, h: jnp.concatenate([x, h], axis=1) @ W + b, x_TBF, mask_TB, carry)
-
-
-def separate(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
-    w_ih_T, w_hh_T, b = w_ih.T, w_hh.T, b_ih + b_hh
-    return _scan(lambda x, h: x @ w_ih_T + b + h @ w_hh_T, x_TBF, mask_TB, carry)
-
-
 def hoisted(x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
+    """The one variant seqjax does not have: ``x_t W_ih^T + b`` of all steps first, ``[T*B, F] @ [F, 4H]``."""
     T, B, F = x_TBF.shape
     gx_TBG = (x_TBF.reshape(T * B, F) @ w_ih.T).reshape(T, B, -1) + (b_ih + b_hh)
     w_hh_T = w_hh.T
-    return _scan(lambda gx, h: gx + h @ w_hh_T, gx_TBG, mask_TB, carry)
+
+    def body(carry, xs):
+        gx, m = xs
+        new = lstm_combine(carry, gx, carry[0] @ w_hh_T)
+        new = tuple(jnp.where(m[:, None], n, o) for n, o in zip(new, carry))
+        return new, jnp.where(m[:, None], new[0], 0.0)
+
+    carry, out = jax.lax.scan(body, carry, (gx_TBG, mask_TB))
+    return out, carry
 
 
-def seqjax(x_TBF, mask_TB, *p_and_carry):
-    return scan_cell("lstm", x_TBF, mask_TB, *p_and_carry)
+VARIANTS = {"fused": lambda *a: scan_cell("lstm", *a, fuse=True),
+            "separate": lambda *a: scan_cell("lstm", *a, fuse=False),
+            "hoisted": hoisted,
+            "seqjax": lambda *a: scan_cell("lstm", *a)}  # its own choice by the input width
 
 
 def main() -> None:
@@ -76,7 +67,7 @@ def main() -> None:
                 return (out ** 2).mean() + carry[0].mean()
             return jax.jit(jax.grad(loss))
 
-        fns = {f.__name__: grad_of(f) for f in (fused, separate, hoisted, seqjax)}
+        fns = {k: grad_of(f) for k, f in VARIANTS.items()}
         ref = fns["fused"](p, x)
         for f in fns.values():  # all compute the same gradient
             diff = max(float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(a))) for a, b in zip(ref, f(p, x)))

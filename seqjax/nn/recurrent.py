@@ -42,7 +42,8 @@ def reverse_within_lengths(x_TB: jnp.ndarray, lengths: jnp.ndarray) -> jnp.ndarr
 
 
 def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray, w_ih, w_hh, b_ih, b_hh,
-              carry: Carry, unroll: int = 1, emit: bool = True) -> tuple[jnp.ndarray | None, Carry]:
+              carry: Carry, unroll: int = 1, emit: bool = True,
+              fuse: bool | None = None) -> tuple[jnp.ndarray | None, Carry]:
     """Run cell ``kind`` over time-major inputs ``x [T, B, F]`` with ``mask bool[T, B]``.
 
     Returns ``outputs [T, B, H]`` (zero where masked; ``None`` with ``emit=False``, when only
@@ -52,17 +53,22 @@ def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray, w_ih, w_hh, b
     Each step projects ``x_t`` and ``h`` with two matmuls, ``x_t W_ih^T + h W_hh^T`` (rnn /
     lstm fold both biases into the first), except where the input is narrow (``8 F <= H``,
     the char-LSTM's 8-wide embedding): there rnn / lstm do one matmul of ``[x_t, h]`` with
-    ``[W_ih | W_hh]^T``. LSTM forward+backward, ``python benchmarks/input_projection.py``
-    (``results/benchmarks/input_projection.json``), fused / two matmuls / all steps' input
-    projection hoisted before the scan (cuDNN's trick), ms: char-LSTM 40.9 / 44.9 / 56.5,
-    its second layer (input 128) 54.4 / 55.9 / 66.1, IMDB LSTM 97.3 / 97.3 / 121.8, bi-LSTM
-    layer 1 256 / 238 / 300, layer 2 454 / 358 / 426 (and the same order in two more runs).
+    ``[W_ih | W_hh]^T``. ``fuse`` forces either way (gru never fuses). LSTM forward+backward,
+    ``python benchmarks/input_projection.py`` (``results/benchmarks/input_projection.json``),
+    fused / two matmuls / all steps' input
+    projection hoisted before the scan (cuDNN's trick), ms: char-LSTM 37.7 / 39.4 / 53.1,
+    its second layer (input 128) 48.9 / 52.3 / 56.9, IMDB LSTM 88.8 / 90.1 / 105.1, bi-LSTM
+    layer 1 273 / 238 / 300, layer 2 439 / 350 / 399. Over eight runs the bi-LSTM's layer 2
+    favoured two matmuls by 17-32 % and its layer 1 by 0-15 %, the char-LSTM the fused one by
+    0-9 %; the input-128 and IMDB LSTM shapes went either way, by up to 13 %.
     On an earlier CPU without AVX-512 the fused matmul was also the faster one at the
     char-LSTM shape (71-75 ms against 88-99 ms). A hand-written backward pass measured no
     faster than autodiff of the scan.
     """
     combine = COMBINE[kind]
-    if kind != "gru" and 8 * x_TBF.shape[-1] <= w_hh.shape[1]:
+    if fuse is None:
+        fuse = 8 * x_TBF.shape[-1] <= w_hh.shape[1]
+    if kind != "gru" and fuse:
         W = jnp.concatenate([w_ih, w_hh], axis=1).T  # [F + H, G*H]
         b = (b_ih + b_hh)[None, :]
 
