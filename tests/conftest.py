@@ -16,8 +16,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def real_data_dir() -> Path:
-    """The real corpora: $SEQJAX_DATA_DIR, else ../shared/data beside the repo."""
-    return Path(os.environ.get("SEQJAX_DATA_DIR") or SHARED_DATA)
+    """The real corpora: $SEQJAX_DATA_DIR, else ../shared/data beside the repo; absolute, so a
+    relative $SEQJAX_DATA_DIR (the README's ``../shared/data``) still holds in a notebook
+    kernel, which runs in ``notebooks/``."""
+    return Path(os.environ.get("SEQJAX_DATA_DIR") or SHARED_DATA).resolve()
 
 
 def run_on_cpu_devices(script: str, n: int, *args: str) -> subprocess.CompletedProcess:
