@@ -258,11 +258,12 @@ def bench_section() -> list[str]:
     for p, r in load("benchmarks/charlm_*.json"):
         if not out:
             out = ["## Benchmarks (CPU, this machine)", ""]
-        s = r["samples_per_s"]
-        out.append(f"- char-LSTM, {r['layers']} layer(s), batch {r['batch']}: seqjax {s['seqjax']:.0f}, "
-                   f"flax nn.RNN {s['flax_nn_rnn']:.0f}, PyTorch {s['pytorch']:.0f} samples/s → "
-                   f"**{r['ratios']['seqjax_vs_pytorch']:.2f}× PyTorch**, **{r['ratios']['seqjax_vs_flax']:.2f}× flax** "
-                   f"(targets 1.5× / 1.2×). `{r['command']}`")
+        s, share = r["samples_per_s"], r["share_of_matmul_peak"]
+        rows = ", ".join(f"{k} {v:,.0f} ({100 * share[k]:.0f} %)" for k, v in s.items())
+        ratios = ", ".join(f"{k} **{v:.2f}×**" for k, v in r["ratios"].items())
+        out.append(f"- char-LSTM, {r['layers']} layer(s), {r['cores']} core(s), batch {r['batch']}, samples/s (share of "
+                   f"the {r['peak_gflops']:.0f} GFLOP/s matmul peak): {rows}; {ratios} (targets 1.5× PyTorch, "
+                   f"1.3× flax). `chrt -f 50 {r['command']}`")
     for p, r in load("benchmarks/imdb.json"):
         out += ["", "| IMDB model | padded lengths | seqjax ex/s | PyTorch ex/s | plain flax ex/s | vs PyTorch | vs flax "
                     "| seqjax, CPU as 2 devices, ex/s | its ratio vs PyTorch / flax | command |",
@@ -305,20 +306,23 @@ def bench_section() -> list[str]:
         for name, v in r["lengths"].items():
             out.append(f"| {name[1:]} | {v['autodiff_forward_backward_ms']:.1f} | {v['seqjax_forward_backward_ms']:.1f} | "
                        f"{v['speedup_forward_backward']:.2f}× | {v['autodiff_forward_ms']:.1f} | {v['seqjax_forward_ms']:.1f} |")
-    for p, r in load("benchmarks/recurrence_flops.json"):
-        out += ["", f"The recurrences alone, seqjax's scan against flax's `nn.RNN`: one forward+backward of each "
-                    f"IMDB recurrence (batch {r['batch']}, final state only), as a fraction of this CPU's float32 "
-                    f"matmul peak ({r['peak_gflops']:.0f} GFLOP/s, one large matmul), counting only the matmul "
-                    f"work both must do. A scan near the peak cannot get much faster by reorganising the same "
-                    f"arithmetic; one far below it spends its time elsewhere (per-step overhead, element-wise "
-                    f"gate work). Where seqjax's scan leads but its train step does not, the difference is taken "
-                    f"up outside the recurrence. `{r['command']}`", "",
-                "| recurrence | steps | GFLOP | seqjax ms | % of peak | flax ms | % of peak | seqjax vs flax |",
-                "|---|---|---|---|---|---|---|---|"]
+    for p, r in load("benchmarks/recurrence.json"):
+        out += ["", f"The recurrences alone: one forward+backward (outputs and final state used) of each lab shape, "
+                    f"every way `scan_cell` can run it, and flax's `nn.RNN(OptimizedLSTMCell)` for the LSTMs; ms, "
+                    f"and the matmul work as a share of this core's float32 matmul peak ({r['peak_gflops']:.0f} "
+                    f"GFLOP/s). `chrt -f 50 taskset -c 0 {r['command']}`", "",
+                "| shape | fastest | ms | % of peak | seqjax default | ms | autodiff, same projection | ms | flax ms |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for name, v in r["shapes"].items():
-            out.append(f"| {name} | {v['T']} | {v['gflop']:.2f} | {v['seqjax_ms']:.0f} | "
-                       f"{100 * v['seqjax_fraction_of_peak']:.0f} % | {v['flax_ms']:.0f} | "
-                       f"{100 * v['flax_fraction_of_peak']:.0f} % | {v['flax_ms'] / v['seqjax_ms']:.2f}× |")
+            rows = v["variants"]
+            best = min(rows, key=lambda k: rows[k]["ms"])
+            sh = v["shape"]
+            proj = "fused" if 8 * sh["F"] <= sh["H"] and sh["cell"] != "gru" else "separate"
+            default, auto = f"hoisted backward, {proj} projection", f"autodiff backward, {proj} projection"
+            flax = rows.get("flax nn.RNN(OptimizedLSTMCell)", {}).get("ms")
+            out.append(f"| {name} | {best} | {rows[best]['ms']:.1f} | {100 * rows[best]['share_of_peak']:.0f} % | "
+                       f"{default} | {rows[default]['ms']:.1f} | {auto} | {rows[auto]['ms']:.1f} | "
+                       f"{'—' if flax is None else f'{flax:.1f}'} |")
     for p, r in load("benchmarks/word2vec.json"):
         g, s = r["gensim"], r["seqjax"]
         out += ["", f"- word2vec skip-gram on {r['docs']:,} IMDB reviews ({r['train_words']:,} words, vocabulary "

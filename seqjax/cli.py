@@ -251,6 +251,9 @@ def cpu_devices(n: int | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from seqjax.runtime import tune_allocator
+
+    tune_allocator()  # before any program runs: see seqjax/runtime.py
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # positional texts/words may follow the options: `seqjax imdb predict --checkpoint D "text"`

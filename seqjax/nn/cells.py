@@ -11,8 +11,8 @@ as PyTorch does, so PyTorch weights import by copying.
 
 Each cell is a ``combine(carry, gx, gh) -> carry`` of the two projections
 ``gx = x W_ih^T + b_ih`` and ``gh = h W_hh^T + b_hh`` (``[batch, G*H]``); rnn and lstm only
-need their sum, which the recurrence layer computes as one fused matmul per step for narrow inputs (see
-:func:`seqjax.nn.recurrent.scan_cell` for the measurements behind that choice).
+need their sum. These are the single-step reference (``Cell``, sampling); the sequence layer
+:func:`seqjax.nn.recurrent.scan_cell` runs the same equations with its own backward pass.
 
 Carries are tuples: ``(h,)`` for rnn / gru, ``(h, c)`` for lstm, each ``[batch, H]``.
 """

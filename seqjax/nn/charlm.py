@@ -32,7 +32,8 @@ from seqjax.nn.recurrent import RNN
 
 
 class CharLM(nn.Module):
-    """Attributes: vocab, embed, hidden, layers, cell, dropout, unroll, dtype.
+    """Attributes: vocab, embed, hidden, layers, cell, dropout, unroll, dtype, backward (the
+    recurrence's backward pass, see :func:`seqjax.nn.recurrent.scan_cell`).
 
     Call: ``(ids int32[B, T], initial=None, train=False, last_only=True)`` ->
     ``(logits float32[B, vocab] if last_only else float32[B, T, vocab], finals)``.
@@ -46,20 +47,21 @@ class CharLM(nn.Module):
     dropout: float = 0.0
     unroll: int = 1
     dtype: Any = jnp.float32
+    backward: str = "hoisted"
 
     def setup(self):
         self.emb = nn.Embed(self.vocab, self.embed, embedding_init=nn.initializers.normal(1.0))
         self.rnn = RNN(self.hidden, self.cell, self.layers, dropout=self.dropout,
-                       unroll=self.unroll, dtype=self.dtype)
+                       unroll=self.unroll, dtype=self.dtype, backward=self.backward)
         bound = 1.0 / self.hidden**0.5  # PyTorch nn.Linear init
         uni = lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
         self.lin = nn.Dense(self.vocab, kernel_init=uni, bias_init=uni, dtype=self.dtype)
 
     def __call__(self, ids, initial=None, train: bool = False, last_only: bool = True):
-        out, finals = self.rnn(self.emb(ids), None, initial, train)
-        if last_only:
-            out = out[:, -1]
-        return self.lin(out).astype(jnp.float32), finals
+        # every window is full length, so the last output is the last layer's final state and
+        # ``last_only`` needs no [B, T, H] outputs at all
+        out, finals = self.rnn(self.emb(ids), None, initial, train, outputs=not last_only)
+        return self.lin(finals[-1][0] if last_only else out).astype(jnp.float32), finals
 
     def from_embeddings(self, x_BTE):
         """Last-step logits from input embeddings ``float32[B, T, embed]`` (for gradient analysis)."""
