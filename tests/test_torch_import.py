@@ -163,21 +163,27 @@ def test_evaluate_gives_pytorch_accuracy_of_an_imported_model(tmp_path, capsys):
 
 
 def test_evaluate_reproduces_a_trained_runs_test_number(tmp_path):
-    """On a run trained here, evaluate scores the best-validation epoch, as ``imdb train`` did."""
-    pos = ["a great lovely film", "good fine acting", "great fun", "lovely good movie"]
-    neg = ["an awful boring film", "bad poor acting", "boring dull mess", "bad awful movie"]
-    texts, labels = pos * 4 + neg * 4, [1] * 16 + [0] * 16
+    """On a run trained here, evaluate scores the best-validation epoch, as ``imdb train`` did
+    (noisy labels make a later epoch worse, so the last checkpoint gives another number)."""
+    rng = np.random.default_rng(3)
+    texts, labels = _texts(rng, 40)
     d = _data_dir(tmp_path, texts, labels)
-    for split, label in (("train", "pos"), ("train", "neg")):  # more training reviews
-        for i, t in enumerate((pos if label == "pos" else neg) * 4):
-            (d / "aclImdb" / split / label / f"x{i}_5.txt").write_text(t)
-    cfg = configs.ImdbConfig(model="fasttext", data_dir=str(d), vectors="none", epochs=4, batch_size=8,
-                             lr=0.01, out=str(tmp_path / "run"))
+    train_texts, train_labels = _texts(rng, 60)
+    for i, (t, y) in enumerate(zip(train_texts, train_labels)):
+        y = y if rng.random() > 0.3 else 1 - y
+        (d / "aclImdb" / "train" / ("pos" if y else "neg") / f"x{i}_5.txt").write_text(t)
+    cfg = configs.ImdbConfig(model="fasttext", data_dir=str(d), vectors="none", epochs=5, batch_size=8,
+                             lr=0.02, out=str(tmp_path / "run"))
     res = imdb_task.train(cfg)
-    got = imdb_task.evaluate_run(str(tmp_path / "run"), configs.ImdbConfig(data_dir=str(d), batch_size=8))
-    assert got["params"].endswith("best_params.msgpack")
+    assert res["best_epoch"] < cfg.epochs
+    ev = configs.ImdbConfig(data_dir=str(d), batch_size=8)
+    got = imdb_task.evaluate_run(str(tmp_path / "run"), ev)
+    assert got["params"].endswith("best_params.msgpack") and got["test_reviews"] == 40
     assert got["test_loss"] == pytest.approx(res["test_loss"], abs=1e-6)
     assert got["test_accuracy"] == res["test_accuracy"]
+    (tmp_path / "run" / "best_params.msgpack").unlink()
+    last = imdb_task.evaluate_run(str(tmp_path / "run" / "checkpoints"), ev)
+    assert "step" in last["params"] and abs(last["test_loss"] - res["test_loss"]) > 1e-3
 
 
 def test_charlm_import_samples_what_pytorch_predicts(tmp_path, capsys):
@@ -253,7 +259,8 @@ BAD = {
     "charlm given a cnn": (["charlm", "import-torch", "--state-dict", "{d}/cnn.pt", "--vocab", "{d}/chars.json",
                             "--out", "{d}/r"], r"cnn.pt: missing key 'emb.weight': expected a tensor of shape \(\*, \*\)"),
     "charlm chars mismatch": (["charlm", "import-torch", "--state-dict", "{d}/char.pt", "--vocab", "{d}/chars.json",
-                               "--out", "{d}/r"], r"--vocab \S*chars.json: 2 characters, but the state_dict's embedding has 3 rows"),
+                               "--out", "{d}/r"],
+                              r"--vocab \S*chars.json: 2 characters, but the state_dict's embedding has 3 rows"),
     "no state_dict flag": (["imdb", "import-torch", "--vocab", "{d}/itos.json"], r"give the state_dict"),
     "evaluate nothing": (["imdb", "evaluate", "--run", "{d}/nope"], r"nope\S*: no such checkpoint directory"),
 }

@@ -210,8 +210,10 @@ def _edit(sd, drop=(), **put):
 
 z = np.zeros
 REFUSED = {  # (model, state_dict) -> the one line expected
-    "conv2d_two_in_channels": ("cnn", lambda: _edit(_sd(lambda: ref.CNN2d(V, E, 4)), **{"convs__1__weight": z((4, 2, 4, E))}),
-                               r"^convs.1.weight: shape \(4, 2, 4, 6\), expected \(4, 1, \*, 6\) = \[n_filters, 1, width, embed\] \(Conv2d\)$"),
+    "conv2d_two_in_channels": ("cnn", lambda: _edit(_sd(lambda: ref.CNN2d(V, E, 4)),
+                                                    **{"convs__1__weight": z((4, 2, 4, E))}),
+                               r"^convs.1.weight: shape \(4, 2, 4, 6\), expected \(4, 1, \*, 6\) = "
+                               r"\[n_filters, 1, width, embed\] \(Conv2d\)$"),
     "conv_wrong_embed": ("cnn", lambda: _edit(_sd(lambda: ref.CNN(V, E, 4)), **{"convs__0__weight": z((4, E + 1, 3))}),
                          r"^convs.0.weight: shape \(4, 7, 3\), expected \(4, 6, \*\)"),
     "conv_rank_2": ("cnn", lambda: _edit(_sd(lambda: ref.CNN(V, E, 4)), **{"convs__0__weight": z((4, E))}),
@@ -233,7 +235,8 @@ REFUSED = {  # (model, state_dict) -> the one line expected
                   r"^rnn.weight_hh_l0: shape \(10, 5\), expected \(G\*5, 5\) with G = 1 \(nn.RNN\)"),
     "layer_2_wrong_input": ("bilstm", lambda: _edit(_sd(lambda: ref.BiLSTM(V, E, 5, 2, 0.5)), rnn__weight_ih_l1=z((20, 5))),
                             r"^rnn.weight_ih_l1: shape \(20, 5\), expected \(20, 10\) = \[4 x hidden, input\]$"),
-    "charlm_head_wrong_vocab": ("charlm", lambda: _edit(_sd(lambda: ref.CharPredictor(V, 8, 16)), lin__weight=z((V - 1, 16))),
+    "charlm_head_wrong_vocab": ("charlm", lambda: _edit(_sd(lambda: ref.CharPredictor(V, 8, 16)),
+                                                         lin__weight=z((V - 1, 16))),
                                 r"^lin.weight: shape \(39, 16\), expected \(40, 16\) = \[vocab, hidden\]$"),
     "charlm_bidirectional": ("charlm", lambda: _edit(_sd(lambda: ref.CharPredictor(V, 8, 16)),
                                                       lstm__weight_ih_l0_reverse=z((64, 8))),
