@@ -101,6 +101,11 @@ def run_charlm(args) -> None:
 
     if args.verb == "train":
         charlm.train(_config(configs.CharLMConfig, args))
+    elif args.verb == "import-torch":
+        if not (args.state_dict and args.vocab):
+            raise SeqjaxError("seqjax charlm import-torch --state-dict FILE.pt --vocab CHARS.json --out RUN: "
+                              "give the state_dict and the model's characters")
+        charlm.import_torch(_config(configs.CharLMConfig, args), args.state_dict, args.vocab)
     else:
         ckpt = args.checkpoint or str(__import__("pathlib").Path(args.out) / "checkpoints")
         print(args.seed_text + charlm.sample_from_checkpoint(
@@ -113,6 +118,17 @@ def run_imdb(args) -> None:
 
     if args.verb == "train":
         imdb.train(_config(configs.ImdbConfig, args))
+        return
+    if args.texts and args.verb != "predict":
+        raise SeqjaxError(f"seqjax imdb {args.verb} takes no texts (got {args.texts[0]!r}); only predict does")
+    if args.verb == "import-torch":
+        if not (args.state_dict and args.vocab):
+            raise SeqjaxError("seqjax imdb import-torch --state-dict FILE.pt --vocab ITOS.json --model MODEL "
+                              "--out RUN: give the state_dict and the PyTorch run's vocabulary")
+        imdb.import_torch(_config(configs.ImdbConfig, args), args.state_dict, args.vocab, args.concat)
+        return
+    if args.verb == "evaluate":
+        imdb.evaluate_run(args.run or args.out, _config(configs.ImdbConfig, args))
         return
     if not args.texts:
         raise SeqjaxError('seqjax imdb predict --checkpoint DIR "text" ...: give at least one text')
@@ -187,17 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("verb", choices=["neighbours", "analogy", "evaluate"])
     e.add_argument("words", nargs="*")
     _add_config(e, configs.EmbeddingsConfig)
-    c = sub.add_parser("charlm", help="char-level language model (train | sample)")
-    c.add_argument("verb", choices=["train", "sample"])
+    c = sub.add_parser("charlm", help="char-level language model (train | sample | import-torch)")
+    c.add_argument("verb", choices=["train", "sample", "import-torch"])
     _add_config(c, configs.CharLMConfig)
     c.add_argument("--checkpoint", default="", help="sample: a run's checkpoints directory")
+    c.add_argument("--state-dict", default="", help="import-torch: torch.save(model.state_dict()) of the lab's CharPredictor")
+    c.add_argument("--vocab", default="", help="import-torch: its characters, index -> char (.json list or .txt)")
     c.add_argument("--temperature", type=float, default=0.5)
     c.add_argument("--length", type=int, default=400)
     c.add_argument("--seed-text", default="supposing that truth is a woman--what th")
-    i = sub.add_parser("imdb", help="IMDB sentiment classifiers (train | predict)")
-    i.add_argument("verb", choices=["train", "predict"])
+    i = sub.add_parser("imdb", help="IMDB sentiment classifiers (train | predict | evaluate | import-torch)")
+    i.add_argument("verb", choices=["train", "predict", "evaluate", "import-torch"])
     i.add_argument("texts", nargs="*", help="predict: review texts")
     i.add_argument("--checkpoint", default="", help="predict: a run's checkpoints directory")
+    i.add_argument("--run", default="", help="evaluate: a run folder (default: --out)")
+    i.add_argument("--state-dict", default="", help="import-torch: torch.save(model.state_dict()) of a lab model")
+    i.add_argument("--vocab", default="", help="import-torch: the PyTorch run's index -> token list (.json or .txt)")
+    i.add_argument("--concat", default="forward-backward", choices=["forward-backward", "backward-forward"],
+                   help="import-torch, bilstm: order of the final states before fc (the tutorial's newer "
+                        "version: backward-forward)")
     _add_config(i, configs.ImdbConfig)
     w = sub.add_parser("word2vec", help="train word2vec (skip-gram / CBOW) in JAX")
     w.add_argument("verb", choices=["train"])

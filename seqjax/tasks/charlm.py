@@ -177,3 +177,52 @@ def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, 
     ckpt.close()
     gen = make_generator(model, vocab, length)
     return gen(state.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]
+
+
+def import_torch(cfg: configs.CharLMConfig, state_dict: str, chars: str) -> Path:
+    """``seqjax charlm import-torch``: the lab's PyTorch ``CharPredictor`` -> a seqjax run folder.
+
+    Args:
+      cfg: ``out`` the run folder to write. ``embed``, ``hidden``, ``layers`` and ``cell`` are
+        read off the state_dict (1 or 2 layers as the lab's, any depth); a value set on the
+        command line that differs from both its default and the state_dict's is refused.
+      state_dict: a ``torch.save(model.state_dict())`` file (keys ``emb``, ``lstm``, ``lin``).
+      chars: the lab's ``chars`` (index -> character), ``.json`` or ``.txt`` (see
+        :func:`seqjax.interop.torch.read_chars`).
+    Returns the run folder; ``seqjax charlm sample --out RUN`` samples from it.
+    """
+    from seqjax.interop import torch as tt
+
+    sd = tt.load_state_dict(state_dict)
+    try:
+        arch = tt.torch_arch("charlm", sd)
+        params = tt.from_torch("charlm", sd)
+    except SeqjaxError as err:
+        raise SeqjaxError(f"--state-dict {state_dict}: {err}") from None
+    vocab = textdata.CharVocab(tt.read_chars(chars))
+    if len(vocab) != arch["vocab"]:
+        raise SeqjaxError(f"--vocab {chars}: {len(vocab)} characters, but the state_dict's embedding has "
+                          f"{arch['vocab']} rows; give the chars the model was trained with")
+    read = {k: arch[k] for k in ("embed", "hidden", "layers", "cell")}
+    for k, v in read.items():
+        if getattr(cfg, k) not in (v, getattr(configs.CharLMConfig, k)):
+            raise SeqjaxError(f"--{k} {getattr(cfg, k)}: the state_dict {state_dict} has {k} {v}; leave "
+                              f"--{k} out to take it from there")
+    cfg = dataclasses.replace(cfg, stateful=False, **read)
+    _check(cfg)
+    model = build_model(cfg, len(vocab))
+    template = init_state(cfg, model, 1)
+    tt.check(params["params"], template.params["params"], "charlm")
+    state = TrainState.create(jax.tree.map(jnp.asarray, params), template.tx, template.rng)
+    out = Path(cfg.out)
+    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise SeqjaxError(f"--out {out}: already holds a run; choose another folder")
+    ckpt = Checkpointer(out / "checkpoints")
+    ckpt.save(state, {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "kind": "charlm",
+                      "imported_from": {"state_dict": str(Path(state_dict).absolute()),
+                                        "vocab": str(Path(chars).absolute())},
+                      "epoch": 0, "batch": 0, "history": []})
+    ckpt.close()
+    print(f"imported {state_dict} as a seqjax char-{cfg.cell} ({cfg.layers} layer(s), embed {cfg.embed}, "
+          f"hidden {cfg.hidden}; {len(vocab)} chars) into {out}")
+    return out

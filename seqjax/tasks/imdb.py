@@ -63,9 +63,12 @@ def preprocess(cfg, texts: list[str]) -> list[list[str]]:
     return [add_bigrams(t) for t in toks] if cfg.model == "fasttext" else toks
 
 
-def build_model(cfg, vocab_size: int) -> TextClassifier:
+def build_model(cfg, vocab_size: int, arch: dict | None = None) -> TextClassifier:
+    """``arch``: further ``TextClassifier`` fields a run's meta may carry (an imported CNN's
+    ``filters`` and ``n_filters``)."""
+    extra = {k: tuple(v) if isinstance(v, list) else v for k, v in (arch or {}).items()}
     return TextClassifier(vocab_size, cfg.embed, cfg.model,
-                          cfg.cell or "lstm", cfg.hidden, cfg.layers, max(cfg.dropout, 0.0))
+                          cfg.cell or "lstm", cfg.hidden, cfg.layers, max(cfg.dropout, 0.0), **extra)
 
 
 def boundaries(cfg, seqs) -> tuple[int, ...]:
@@ -176,9 +179,10 @@ class Predictor:
             raise SeqjaxError(f"{checkpoint}: not an IMDB checkpoint (kind {meta.get('kind')!r})")
         self.cfg = configs.ImdbConfig(**meta["config"])
         self.vocab = Vocab(meta["vocab"], [0] * len(meta["vocab"]))
-        self.model = build_model(self.cfg, len(self.vocab))
+        self.model = build_model(self.cfg, len(self.vocab), meta.get("arch"))
         ck = Checkpointer(Path(checkpoint).absolute())
         state, _ = ck.restore(init_state(self.cfg, self.model, self.vocab))
+        self.step = ck.latest_step()
         ck.close()
         self.params = state.params
         self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
@@ -193,3 +197,93 @@ class Predictor:
         longest = max(max(len(s) for s in seqs), min_len(self.cfg))
         b = pad_batch(seqs, np.zeros(len(seqs)), len(seqs), (longest,), self.vocab.pad_id, min_len(self.cfg))
         return np.asarray(self._apply(self.params, b["ids"], b["lengths"]))
+
+
+def evaluate_run(run: str, cfg: configs.ImdbConfig) -> dict:
+    """``seqjax imdb evaluate --run RUN``: test loss and accuracy of a run folder's classifier.
+
+    ``run``: a run folder (``imdb train --out`` or ``imdb import-torch --out``) or its
+    ``checkpoints`` directory. The params are ``RUN/best_params.msgpack`` where it exists (the
+    lowest-validation-loss epoch, which ``imdb train`` tests), else the latest checkpoint's. The
+    test reviews come from ``cfg.source`` / ``cfg.data_dir`` (all 25,000, or a seeded
+    ``cfg.eval_limit`` of them) and are tokenized, encoded and padded as the run's config says.
+    """
+    import flax.serialization
+
+    ckdir = Path(run) / "checkpoints" if (Path(run) / "checkpoints").is_dir() else Path(run)
+    pred = Predictor(str(ckdir))
+    params, which = pred.params, f"{ckdir} step {pred.step}"
+    best = ckdir.parent / "best_params.msgpack"
+    if best.is_file():
+        params, which = flax.serialization.from_bytes(jax.device_get(params), best.read_bytes()), str(best)
+    test = imdb.load(cfg.source, cfg.data_dir or None)["test"]
+    if cfg.eval_limit:
+        test = _limit(test, cfg.eval_limit, cfg.seed)
+    toks = preprocess(pred.cfg, test.texts)
+    seqs = [pred.vocab.encode(t) if t else np.array([pred.vocab.unk_id], np.int32) for t in toks]
+    data = BucketedBatches(seqs, test.labels, cfg.batch_size, boundaries(pred.cfg, seqs),
+                           pad_id=pred.vocab.pad_id, min_len=min_len(pred.cfg))
+    m = loop.evaluate(params, data, bce_loss(pred.model), desc="test")
+    print(f"test ({pred.cfg.model}, params {which}): loss {m['loss']:.4f}  accuracy "
+          f"{100 * m['accuracy']:.2f}% on {len(test):,} reviews")
+    out = {"run": str(run), "params": which, "test_loss": m["loss"], "test_accuracy": m["accuracy"],
+           "test_reviews": len(test)}
+    if cfg.results:
+        write_results(cfg.results, pred.cfg, **out)
+    return out
+
+
+def import_torch(cfg: configs.ImdbConfig, state_dict: str, vocab: str,
+                 concat: str = "forward-backward") -> Path:
+    """``seqjax imdb import-torch``: a PyTorch classifier of the lab's -> a seqjax run folder.
+
+    Args:
+      cfg: ``model`` names the lab's model; ``out`` the run folder to write; ``tokenizer`` (and
+        ``max_len``) how ``predict`` / ``evaluate`` will read texts. Architecture fields left
+        unset are read off the state_dict; set ones must agree with it.
+      state_dict: a ``torch.save(model.state_dict())`` file.
+      vocab: the PyTorch run's index -> token list (``.json`` / ``.txt``, see
+        :func:`seqjax.interop.torch.read_tokens`), ``<unk>`` / ``<pad>`` where it has them.
+      concat: bilstm only, see :func:`seqjax.interop.torch.from_torch`.
+    Returns the run folder: ``checkpoints/`` with the params, vocab and config, as training writes.
+    """
+    from seqjax.interop import torch as tt
+
+    if cfg.model not in ENCODERS:
+        raise SeqjaxError(f"--model {cfg.model!r}: choose one of {', '.join(ENCODERS)}")
+    sd = tt.load_state_dict(state_dict)
+    try:
+        arch = tt.torch_arch(cfg.model, sd)
+        params = tt.from_torch(cfg.model, sd, concat=concat)["params"]
+    except SeqjaxError as err:
+        raise SeqjaxError(f"--state-dict {state_dict}: {err}") from None
+    itos = tt.read_tokens(vocab)
+    voc, emb, notes = tt.seqjax_vocab(itos, params["embedding"]["embedding"], f"--vocab {vocab}")
+    params["embedding"]["embedding"] = emb
+    read = {"embed": arch["embed"], "cell": arch.get("cell", ""), "hidden": arch.get("hidden", 0),
+            "layers": arch.get("layers", 0)}
+    for k, v in read.items():
+        if getattr(cfg, k) not in (v, getattr(configs.ImdbConfig, k)):
+            raise SeqjaxError(f"--{k} {getattr(cfg, k)}: the state_dict {state_dict} has {k} {v}; leave "
+                              f"--{k} out to take it from there")
+    cfg = resolve(dataclasses.replace(cfg, vectors="none", **{k: v for k, v in read.items() if v}))
+    extra = {"filters": list(arch["filters"]), "n_filters": arch["n_filters"]} if cfg.model == "cnn" else {}
+    model = build_model(cfg, len(voc), extra)
+    template = init_state(cfg, model, voc)
+    tt.check(params, template.params["params"], cfg.model)
+    state = TrainState.create({"params": jax.tree.map(jnp.asarray, params)}, template.tx, template.rng)
+    out = Path(cfg.out)
+    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise SeqjaxError(f"--out {out}: already holds a run; choose another folder")
+    ckpt = Checkpointer(out / "checkpoints")
+    meta = {"config": dataclasses.asdict(cfg), "vocab": voc.itos, "kind": "imdb", "arch": extra,
+            "imported_from": {"state_dict": str(Path(state_dict).absolute()), "vocab": str(Path(vocab).absolute()),
+                              "concat": concat, "torch_outputs": arch["outputs"]},
+            "epoch": 0, "batch": 0, "history": []}
+    ckpt.save(state, meta)
+    ckpt.close()
+    for line in notes:
+        print(f"note: {line}")
+    shape = ", ".join(f"{k} {v}" for k, v in {**read, **extra}.items() if v)
+    print(f"imported {state_dict} as seqjax {cfg.model} ({shape}; vocab {len(voc):,}) into {out}")
+    return out
