@@ -72,17 +72,20 @@ def test_bad_question_files(tmp_path):
         emb.read_questions(tmp_path / "c.txt")
 
 
-def _planted(n=3000, dim=16, seed=0):
+def _planted(n=3000, dim=16, seed=0, questions=400):
     """Random vectors with analogy structure planted in some questions, and case variants."""
     rng = np.random.default_rng(seed)
     words = [f"w{i}" for i in range(n)]
     words[7], words[40], words[n - 5] = "Paris", "paris", "PARIS"  # one form, three spellings
     V = rng.normal(size=(n, dim)).astype(np.float32)
     quads = []
-    for q in range(400):
+    for q in range(questions):
         a, b, c, d = rng.choice(n - 1, 4, replace=False) + 1
-        if q % 2:  # planted: d = b - a + c (+ noise), so 3CosAdd often finds it
+        if q % 3 == 1:  # planted: d = b - a + c (+ noise), so 3CosAdd often finds it
             V[d] = V[b] - V[a] + V[c] + 0.3 * rng.normal(size=dim)
+        elif q % 3 == 2:  # b ~ a, so c itself is nearest to b - a + c: right only if c is excluded
+            V[b] = V[a] + 0.05 * rng.normal(size=dim)
+            V[d] = V[c] + 0.3 * rng.normal(size=dim)
         quads.append((words[a], words[b], words[c], words[d]))
     quads += [("paris", "w1", "w2", "w3"), ("w5", "w6", "PARIS", "w9"), ("w1", "w2", "w3", "absent")]
     return WordVectors(words, V), quads
@@ -111,8 +114,8 @@ def test_analogy_scores_equal_gensims(tmp_path, restrict):
 
 
 def test_euclidean_evaluation_matches_brute_force(tmp_path):
-    wv, quads = _planted(n=500)
-    quads = [q for q in quads if all(w in wv for w in q)][:150]
+    wv, quads = _planted(n=1000, questions=100)
+    quads = [q for q in quads if all(w in wv for w in q)]
     f = _question_file(tmp_path, quads)
     ours = emb.evaluate_analogies(wv, emb.read_questions(f, lower=False), None, "euclidean",
                                   block=64, chunk=128, case_insensitive=False)
