@@ -70,29 +70,41 @@ def run_embeddings(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -
     from seqjax import embeddings as emb
     from seqjax.data import glove
 
+    if verb not in ("neighbours", "analogy", "evaluate", "similarity"):
+        raise SeqjaxError(f"seqjax embeddings {verb!r}: choose neighbours, analogy, evaluate or similarity")
+    if verb in ("evaluate", "similarity") and len(words) != 1:
+        raise SeqjaxError(f"seqjax embeddings {verb} FILE: give one "
+                          + ("questions-words file" if verb == "evaluate" else "word-pair file"))
+    # evaluation ranks by cosine (3CosAdd), as gensim and the literature; the lab's exercises by distance
+    metric = cfg.metric or ("cosine" if verb in ("evaluate", "similarity") else "euclidean")
+    if metric not in ("euclidean", "cosine"):
+        raise SeqjaxError(f"--metric {metric!r}: choose euclidean or cosine")
+    if verb == "similarity" and metric != "cosine":
+        raise SeqjaxError("seqjax embeddings similarity: word-pair scores use cosine similarity; drop --metric")
+    if verb == "evaluate":
+        sections = emb.read_questions(words[0])  # a bad file fails before the vectors load
+    elif verb == "similarity":
+        emb.read_word_pairs(words[0])
     wv = glove.load(cfg.vectors, cfg.data_dir or None)
     if verb == "neighbours":
         if not words:
             raise SeqjaxError("seqjax embeddings neighbours WORD [WORD ...]: give at least one word")
-        index = emb.Index(wv, cfg.metric)
+        index = emb.Index(wv, metric)
         for w in words:
-            print(f"nearest to {w!r} ({cfg.metric}):")
+            print(f"nearest to {w!r} ({metric}):")
             print(emb.format_tuples(emb.closest_words(wv, emb.get_vector(wv, w), cfg.n,
-                                                      cfg.metric, exclude=(w,), index=index)))
+                                                      metric, exclude=(w,), index=index)))
     elif verb == "analogy":
         if len(words) != 3:
             raise SeqjaxError("seqjax embeddings analogy A B C: give exactly three words "
                               "(A : B :: C : ?), e.g. man king woman")
         a, b, c = words
-        print(f"{a} : {b} :: {c} : ?  ({cfg.metric})")
-        print(emb.format_tuples(emb.analogy(wv, a, b, c, cfg.n, cfg.metric)))
+        print(f"{a} : {b} :: {c} : ?  ({metric})")
+        print(emb.format_tuples(emb.analogy(wv, a, b, c, cfg.n, metric)))
     elif verb == "evaluate":
-        if len(words) != 1:
-            raise SeqjaxError("seqjax embeddings evaluate FILE: give one questions-words file")
-        res = emb.evaluate_analogies(wv, emb.read_questions(words[0]), cfg.restrict or None, cfg.metric)
-        print(res.table())
+        print(emb.evaluate_analogies(wv, sections, cfg.restrict or None, metric).table())
     else:
-        raise SeqjaxError(f"seqjax embeddings {verb!r}: choose neighbours, analogy or evaluate")
+        print(emb.evaluate_word_pairs(wv, words[0], cfg.restrict or None).table())
 
 
 # ---- charlm ------------------------------------------------------------------------------------
@@ -200,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("markov", help="n-order Markov chain baseline")
     _add_config(m, configs.MarkovConfig)
     e = sub.add_parser("embeddings", help="GloVe / word2vec analysis")
-    e.add_argument("verb", choices=["neighbours", "analogy", "evaluate"])
+    e.add_argument("verb", choices=["neighbours", "analogy", "evaluate", "similarity"])
     e.add_argument("words", nargs="*")
     _add_config(e, configs.EmbeddingsConfig)
     c = sub.add_parser("charlm", help="char-level language model (train | sample | import-torch)")

@@ -36,7 +36,7 @@ class EmbeddingsConfig:
     """
 
     vectors: str = "6B.50d"  # 6B.<dim>d or a GloVe / word2vec text file
-    metric: str = "euclidean"  # euclidean (the lab) | cosine
+    metric: str = ""  # euclidean | cosine; "" = cosine for evaluate/similarity (3CosAdd), euclidean (the lab) else
     n: int = 10
     restrict: int = 300_000  # evaluate: only the most frequent words
     data_dir: str = ""

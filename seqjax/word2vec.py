@@ -7,14 +7,30 @@ their C tool define it.
   redrawn every epoch;
 * a dynamic window: each centre word uses ``b ~ U{1..window}`` words on each side (never across
   documents);
-* ``negative`` noise words per pair drawn from unigram counts ``^ 0.75`` (inverse-CDF on device);
+* ``negative`` noise words drawn from unigram counts ``^ 0.75``; a noise word equal to the word
+  it stands against is skipped, as in the C tool;
 * SGD with the learning rate decayed linearly from ``alpha`` to ``alpha * 1e-4`` over all
   epochs; input vectors initialised ``U(-0.5/dim, 0.5/dim)``, output vectors zero.
 
-Pairs (or CBOW windows) are generated with numpy array operations per epoch and trained in
-jit-compiled batches; each embedding row takes the sum of its updates within a batch, capped at
-``row_cap`` times their mean (see ``_capped_update``: the plain sum diverges for frequent words
-in large batches). No Python loop runs per word.
+**Shared negatives per window (skip-gram).** The C tool predicts the centre word from each
+context word of its window, each pair with its own ``negative`` noise words. Here the
+``2b`` context words of one window share the window's noise words (Ji et al. 2016,
+"Parallelizing word2vec in shared and distributed memory", *HogBatch*): per window one small
+product ``[2b, D] x [D, 1 + negative]`` instead of ``2b`` separate ones, and per pair about two
+embedding-row reads/writes instead of seven. On a CPU word2vec is bound by those row
+gathers/scatters, not by arithmetic, so this is what makes it fast; the expected gradient is
+unchanged (each pair still meets ``negative`` noise words drawn from the same distribution).
+``benchmarks/word2vec.py`` checks that gensim, judging both with the same analogy test,
+scores these vectors within a point of its own. CBOW windows already have one set of noise
+words each (the C tool's definition).
+
+**Batches.** Windows are grouped by their half-width ``b`` so every window of a batch has
+exactly ``2b`` context slots (few padded slots: only at document edges), which gives
+``window`` static shapes and no recompiles. A producer thread builds the next batches with
+numpy (subsampling, windows, noise words) while the device trains on the current ones; one
+jit call runs ``steps_per_call`` batches with ``lax.scan``. Each embedding row takes the sum
+of its updates within a batch, capped at ``row_cap`` times their mean (see ``_capped_add``:
+the plain sum diverges for frequent words in large batches). No Python loop runs per word.
 """
 
 from __future__ import annotations
@@ -23,9 +39,11 @@ import collections
 import dataclasses
 import functools
 import os
+import queue
+import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -87,37 +105,127 @@ def window_offsets(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(1, window + 1, n).astype(np.int32)
 
 
-def skipgram_pairs(ids: np.ndarray, doc: np.ndarray, window: int, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """All (centre, context) pairs of one pass: ``centre int32[P]``, ``context int32[P]``."""
-    eff = window_offsets(len(ids), window, rng)
-    centres, contexts = [], []
-    for d in range(1, window + 1):  # `window` vector ops, not a loop over words
-        i = np.arange(len(ids) - d)
-        for a, b in ((i, i + d), (i + d, i)):  # right and left neighbours of the centre a
-            ok = (eff[a] >= d) & (doc[a] == doc[b])
-            centres.append(ids[a[ok]])
-            contexts.append(ids[b[ok]])
-    return np.concatenate(centres), np.concatenate(contexts)
+def context_windows(ids: np.ndarray, doc: np.ndarray, centres: np.ndarray, half: int, pad: int
+                    ) -> np.ndarray:
+    """The ``2 * half`` context words around each centre position, left then right.
+
+    Args:
+      ids: ``int32[n]`` token ids; ``doc``: ``int32[n]`` document of each token.
+      centres: ``int[m]`` positions in ``ids``. ``pad``: the id written into slots outside the
+        text or in another document.
+    Returns:
+      ``int32[m, 2 * half]``.
+    """
+    offs = np.concatenate([np.arange(-half, 0), np.arange(1, half + 1)])
+    pos = centres[:, None] + offs[None, :]
+    inside = (pos >= 0) & (pos < len(ids))
+    pos = np.clip(pos, 0, len(ids) - 1)
+    ok = inside & (doc[pos] == doc[centres][:, None])
+    return np.where(ok, ids[pos], pad).astype(np.int32)
 
 
-def cbow_windows(ids: np.ndarray, doc: np.ndarray, window: int, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CBOW examples: ``centre int32[n]``, ``context int32[n, 2*window]``, ``mask float32[n, 2*window]``."""
-    n = len(ids)
-    eff = window_offsets(n, window, rng)
-    offs = np.concatenate([-np.arange(window, 0, -1), np.arange(1, window + 1)])
-    pos = np.arange(n)[:, None] + offs[None, :]
-    inside = (pos >= 0) & (pos < n)
-    posc = np.clip(pos, 0, n - 1)
-    ok = inside & (np.abs(offs)[None, :] <= eff[:, None]) & (doc[posc] == doc[:, None])
-    keep = ok.any(axis=1)
-    return ids[keep], ids[posc[keep]], ok[keep].astype(np.float32)
+class AliasSampler:
+    """Draws from a discrete distribution in O(1) per draw (Walker's alias method).
+
+    ``numpy.random.Generator.choice(p=...)`` does a binary search per draw; tens of millions of
+    noise words per epoch make the difference. ``p``: ``float64[V]``, summing to 1.
+    """
+
+    def __init__(self, p: np.ndarray):
+        V = len(p)
+        scaled = np.asarray(p, np.float64) * V
+        self.prob = np.ones(V)
+        self.alias = np.arange(V, dtype=np.int32)
+        small = [i for i in range(V) if scaled[i] < 1.0]
+        large = [i for i in range(V) if scaled[i] >= 1.0]
+        while small and large:
+            s, g = small.pop(), large.pop()
+            self.prob[s], self.alias[s] = scaled[s], g
+            scaled[g] -= 1.0 - scaled[s]
+            (small if scaled[g] < 1.0 else large).append(g)
+
+    def __call__(self, rng: np.random.Generator, shape) -> np.ndarray:
+        """``int32[*shape]`` draws."""
+        i = rng.integers(0, len(self.prob), shape, dtype=np.int32)
+        return np.where(rng.random(shape) < self.prob[i], i, self.alias[i])
 
 
-def _capped_update(table, rows, grads, weights, lr, cap):
+@dataclasses.dataclass
+class Chunk:
+    """``steps`` batches of windows of half-width ``half`` for one jit call.
+
+    ``centre int32[steps, W]``, ``context int32[steps, W, 2*half]`` (padding = the vocabulary
+    size, a spare row), ``noise int32[steps, W, negative]``, ``lr float32[steps]``; ``epoch``,
+    ``pairs`` (real context slots) and ``words`` (corpus words these windows stand for).
+    """
+
+    half: int
+    centre: np.ndarray
+    context: np.ndarray
+    noise: np.ndarray
+    lr: np.ndarray
+    epoch: int
+    pairs: int
+    words: float
+
+
+def chunks(corpus: Corpus, cfg: Word2VecConfig, rng: np.random.Generator, steps_per_call: int,
+           segment: int = 1 << 20) -> Iterator[Chunk]:
+    """All training windows of all epochs, in text order, as :class:`Chunk` s.
+
+    Each epoch subsamples the corpus, draws every position's window half-width, then walks the
+    text in segments of ``segment`` kept words; windows of each half-width ``h`` fill batches
+    of ``max(1, batch_size // (2h))`` windows. Leftover windows carry to the next segment; the
+    last chunk of an epoch is padded with empty windows (centre = padding row: no update).
+    """
+    V, N = len(corpus.words), len(corpus.ids)
+    keep = keep_probability(corpus.counts, cfg.sample)
+    sampler = AliasSampler(noise_distribution(corpus.counts))
+    total = N * cfg.epochs
+    for epoch in range(cfg.epochs):
+        kept = rng.random(N) < keep[corpus.ids]
+        ids, doc = corpus.ids[kept], corpus.doc[kept]
+        n = len(ids)
+        half = window_offsets(n, cfg.window, rng)
+        same = doc[1:] == doc[:-1]  # a word alone in its document has no pairs: no window
+        alone = ~np.r_[False, same] & ~np.r_[same, False]
+        words_per_window = N / max(n - int(alone.sum()), 1)
+        pending = {h: [] for h in range(1, cfg.window + 1)}
+        for start in range(0, n, segment):
+            last = start + segment >= n
+            for h in range(1, cfg.window + 1):
+                centres = start + np.flatnonzero(half[start:start + segment] == h)
+                ctx = context_windows(ids, doc, centres, h, V)
+                has = (ctx != V).any(axis=1)  # one-word documents have no pairs
+                pending[h].append((ids[centres[has]], ctx[has], centres[has]))
+                cen = np.concatenate([p[0] for p in pending[h]])
+                ctx = np.concatenate([p[1] for p in pending[h]])
+                pos = np.concatenate([p[2] for p in pending[h]])
+                W = max(1, cfg.batch_size // (2 * h))
+                per_call = W * steps_per_call
+                full = len(cen) // per_call * per_call
+                if last and len(cen) > full:  # pad the epoch's tail with empty windows
+                    extra = -len(cen) % per_call
+                    cen = np.concatenate([cen, np.full(extra, V, np.int32)])
+                    ctx = np.concatenate([ctx, np.full((extra, 2 * h), V, np.int32)])
+                    pos = np.concatenate([pos, np.full(extra, pos[-1] if len(pos) else start)])
+                    full = len(cen)
+                pending[h] = [(cen[full:], ctx[full:], pos[full:])]
+                for s in range(0, full, per_call):
+                    c, x, p = cen[s:s + per_call], ctx[s:s + per_call], pos[s:s + per_call]
+                    frac = (epoch + p.reshape(steps_per_call, W).max(axis=1) / n) * N / total
+                    lr = (cfg.alpha * np.maximum(1.0 - frac, 1e-4)).astype(np.float32)
+                    real = c != V
+                    yield Chunk(h, c.reshape(steps_per_call, W), x.reshape(steps_per_call, W, 2 * h),
+                                sampler(rng, (steps_per_call, W, cfg.negative)), lr, epoch,
+                                int((x[real] != V).sum()), float(real.sum() * words_per_window))
+
+
+def _capped_add(table, rows, grads, weights, lr, cap):
     """``table[rows] -= lr * grads`` summed per row, but a row hit more than ``cap`` times in
     the batch takes ``cap`` times the *mean* of its updates.
+
+    ``rows int32[n]``, ``grads [n, D]``, ``weights [n]`` (1 = a real hit, 0 = padding).
 
     The C tool applies a frequent word's updates one at a time, each seeing the last; a batch
     of thousands of pairs gives "the" hundreds at once, and their plain sum diverges (seen on
@@ -126,106 +234,152 @@ def _capped_update(table, rows, grads, weights, lr, cap):
     (seen on IMDB: neighbours still noise after an epoch). Rows with at most ``cap`` hits get
     exactly the summed update, as sequential SGD would to first order.
     """
-    hits = jnp.zeros(table.shape[0], table.dtype).at[rows].add(weights)
-    scale = 1.0 / jnp.maximum(hits[rows] / cap, 1.0)
-    return table.at[rows].add(-lr * grads * scale[:, None])
+    hits = jnp.zeros(table.shape[0], table.dtype).at[rows].add(weights, mode="promise_in_bounds")
+    scale = lr / jnp.maximum(hits.at[rows].get(mode="promise_in_bounds") / cap, 1.0)
+    return table.at[rows].add(-grads * scale[:, None], mode="promise_in_bounds")
 
 
-def _negative_sampling(syn1, x, centre, valid, cdf, key, negative: int):
-    """Score input vectors ``x [B, D]`` against the centre and ``negative`` noise words.
+def _gather(table, rows):
+    return table.at[rows].get(mode="promise_in_bounds")
 
-    Returns ``(out int32[B, 1+K], dx [B, D], du [B, 1+K, D], summed loss)``: the output rows
-    touched and the loss gradients for the inputs and for those rows.
+
+def _sg_batch(syn0, syn1, centre, context, noise, lr, cap):
+    """One batch of skip-gram windows, noise words shared by the window's context words.
+
+    ``centre int32[W]``, ``context int32[W, S]``, ``noise int32[W, K]``; rows equal to the
+    padding row ``V`` (the tables have ``V + 1`` rows) take no part. Returns the new tables and
+    the summed loss.
     """
-    B = centre.shape[0]
-    negs = jnp.searchsorted(cdf, jax.random.uniform(key, (B, negative)) * cdf[-1])
-    negs = jnp.minimum(negs, syn1.shape[0] - 1).astype(jnp.int32)
-    out = jnp.concatenate([centre[:, None], negs], axis=1)  # [B, 1+K]
-    u = syn1[out]  # [B, 1+K, D]
-    s = jnp.einsum("bd,bkd->bk", x, u)
-    label = jnp.zeros_like(s).at[:, 0].set(1.0)
-    g = (jax.nn.sigmoid(s) - label) * valid[:, None]  # d loss / d score
-    loss = -(jax.nn.log_sigmoid(s[:, 0]) + jax.nn.log_sigmoid(-s[:, 1:]).sum(1)) @ valid
-    return out, jnp.einsum("bk,bkd->bd", g, u), g[:, :, None] * x[:, None, :], loss
-
-
-def _update_outputs(syn1, out, du, valid, lr, cap):
-    return _capped_update(syn1, out.reshape(-1), du.reshape(-1, du.shape[-1]),
-                          jnp.repeat(valid, out.shape[1]), lr, cap)
-
-
-@functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
-def _sg_step(syn0, syn1, centre, context, valid, cdf, key, lr, cap, negative: int):
-    """One batch of skip-gram pairs; returns updated tables and the summed loss."""
-    v = syn0[context]  # input vector of the context word, as the C tool
-    out, dv, du, loss = _negative_sampling(syn1, v, centre, valid, cdf, key, negative)
-    syn0 = _capped_update(syn0, context, dv, valid, lr, cap)
-    return syn0, _update_outputs(syn1, out, du, valid, lr, cap), loss
-
-
-@functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("negative",))
-def _cbow_step(syn0, syn1, centre, context, mask, cdf, key, lr, cap, negative: int):
-    """One batch of CBOW windows (mean of the context vectors predicts the centre)."""
-    n = jnp.maximum(mask.sum(1, keepdims=True), 1.0)
-    h = (syn0[context] * mask[:, :, None]).sum(1) / n
-    valid = (mask.sum(1) > 0).astype(h.dtype)
-    out, dh, du, loss = _negative_sampling(syn1, h, centre, valid, cdf, key, negative)
-    syn1 = _update_outputs(syn1, out, du, valid, lr, cap)
-    dctx = dh[:, None, :] * mask[:, :, None]  # the C tool adds the whole neu1e to every context word
-    syn0 = _capped_update(syn0, context.reshape(-1), dctx.reshape(-1, dctx.shape[-1]), mask.reshape(-1), lr, cap)
+    pad = syn0.shape[0] - 1
+    ok = (context != pad).astype(syn0.dtype)  # [W, S]
+    out = jnp.concatenate([centre[:, None], noise], axis=1)  # [W, 1+K]
+    ok_out = jnp.concatenate([centre[:, None] != pad, noise != centre[:, None]], axis=1).astype(syn0.dtype)
+    X = _gather(syn0, context)  # [W, S, D]
+    O = _gather(syn1, out)  # [W, 1+K, D]
+    s = jnp.einsum("wsd,wkd->wsk", X, O)
+    label = (jnp.arange(out.shape[1]) == 0).astype(s.dtype)[None, None, :]
+    weight = ok[:, :, None] * ok_out[:, None, :]
+    g = (jax.nn.sigmoid(s) - label) * weight  # d loss / d score
+    loss = -(jax.nn.log_sigmoid(jnp.where(label > 0, s, -s)) * weight).sum()
+    dX = jnp.einsum("wsk,wkd->wsd", g, O)
+    dO = jnp.einsum("wsk,wsd->wkd", g, X)
+    D = syn0.shape[1]
+    syn0 = _capped_add(syn0, context.reshape(-1), dX.reshape(-1, D), ok.reshape(-1), lr, cap)
+    hit_out = ok_out * (ok.sum(1, keepdims=True) > 0)
+    syn1 = _capped_add(syn1, out.reshape(-1), dO.reshape(-1, D), hit_out.reshape(-1), lr, cap)
     return syn0, syn1, loss
 
 
-def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool = True
-          ) -> tuple[WordVectors, dict]:
-    """Train word vectors on ``corpus``; returns the input vectors and run statistics."""
+def _cbow_batch(syn0, syn1, centre, context, noise, lr, cap):
+    """One batch of CBOW windows: the mean of the context vectors predicts the centre."""
+    pad = syn0.shape[0] - 1
+    ok = (context != pad).astype(syn0.dtype)  # [W, S]
+    n = ok.sum(1)
+    h = (_gather(syn0, context) * ok[:, :, None]).sum(1) / jnp.maximum(n, 1.0)[:, None]  # [W, D]
+    out = jnp.concatenate([centre[:, None], noise], axis=1)
+    ok_out = jnp.concatenate([centre[:, None] != pad, noise != centre[:, None]], axis=1).astype(h.dtype)
+    ok_out = ok_out * (n > 0)[:, None]
+    O = _gather(syn1, out)  # [W, 1+K, D]
+    s = jnp.einsum("wd,wkd->wk", h, O)
+    label = (jnp.arange(out.shape[1]) == 0).astype(s.dtype)[None, :]
+    g = (jax.nn.sigmoid(s) - label) * ok_out
+    loss = -(jax.nn.log_sigmoid(jnp.where(label > 0, s, -s)) * ok_out).sum()
+    dh = jnp.einsum("wk,wkd->wd", g, O)
+    D = syn0.shape[1]
+    syn1 = _capped_add(syn1, out.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, D),
+                       ok_out.reshape(-1), lr, cap)
+    # the C tool adds the whole neu1e to every context word
+    dctx = jnp.broadcast_to(dh[:, None, :], context.shape + (D,)) * ok[:, :, None]
+    syn0 = _capped_add(syn0, context.reshape(-1), dctx.reshape(-1, D), ok.reshape(-1), lr, cap)
+    return syn0, syn1, loss
+
+
+@functools.partial(jax.jit, donate_argnums=(0, 1), static_argnames=("cbow",))
+def train_chunk(syn0, syn1, centre, context, noise, lr, cap, cbow: bool = False):
+    """Train on ``steps`` batches in a row (one ``lax.scan``).
+
+    Args:
+      syn0, syn1: ``float32[V + 1, D]`` input / output vectors (row ``V`` = padding); donated.
+      centre: ``int32[steps, W]``; context: ``int32[steps, W, S]``; noise:
+        ``int32[steps, W, K]``; lr: ``float32[steps]``; cap: ``float32[]`` (see ``_capped_add``).
+    Returns:
+      ``(syn0, syn1, summed loss float32[])``.
+    """
+    batch = _cbow_batch if cbow else _sg_batch
+
+    def body(carry, xs):
+        s0, s1, total = carry
+        s0, s1, loss = batch(s0, s1, *xs, cap)
+        return (s0, s1, total + loss), None
+
+    (syn0, syn1, loss), _ = jax.lax.scan(body, (syn0, syn1, jnp.zeros((), syn0.dtype)),
+                                         (centre, context, noise, lr))
+    return syn0, syn1, loss
+
+
+def _prefetch(it: Iterator, size: int) -> Iterator:
+    """Run iterator ``it`` in a producer thread, ``size`` items ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as err:  # re-raised in the consumer
+            q.put(err)
+
+    t = threading.Thread(target=produce, daemon=True, name="word2vec-batches")
+    t.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+def train(corpus: Corpus, cfg: Word2VecConfig = Word2VecConfig(), progress: bool = True,
+          steps_per_call: int = 16) -> tuple[WordVectors, dict]:
+    """Train word vectors on ``corpus``; returns the input vectors and run statistics.
+
+    ``steps_per_call`` batches run in one jit call (fewer dispatches; the same updates).
+    """
     V = len(corpus.words)
     rng = np.random.default_rng(cfg.seed)
-    key = jax.random.PRNGKey(cfg.seed)
-    syn0 = jnp.asarray((rng.random((V, cfg.dim), np.float32) - 0.5) / cfg.dim)
-    syn1 = jnp.zeros((V, cfg.dim), jnp.float32)
-    cdf = jnp.asarray(np.cumsum(noise_distribution(corpus.counts)), jnp.float32)
-    keep = keep_probability(corpus.counts, cfg.sample)
+    syn0 = np.zeros((V + 1, cfg.dim), np.float32)
+    syn0[:V] = (rng.random((V, cfg.dim), np.float32) - 0.5) / cfg.dim
+    syn0, syn1 = jnp.asarray(syn0), jnp.zeros((V + 1, cfg.dim), jnp.float32)
+    cap = jnp.float32(cfg.row_cap)
     total_words = len(corpus.ids) * cfg.epochs
-    done_words, losses, t0 = 0, [], time.time()
+    losses = [[] for _ in range(cfg.epochs)]
+    pairs = np.zeros(cfg.epochs)
+    t0 = time.time()
     bar = tqdm(total=total_words, unit="w", unit_scale=True, desc="word2vec", disable=not progress)
-    step = _cbow_step if cfg.cbow else _sg_step
-    for epoch in range(cfg.epochs):
-        kept = rng.random(len(corpus.ids)) < keep[corpus.ids]
-        ids, doc = corpus.ids[kept], corpus.doc[kept]
-        if cfg.cbow:
-            centre, context, mask = cbow_windows(ids, doc, cfg.window, rng)
-            extra = mask
-        else:
-            centre, context = skipgram_pairs(ids, doc, cfg.window, rng)
-            extra = np.ones(len(centre), np.float32)
-        perm = rng.permutation(len(centre))
-        n_batches = -(-len(centre) // cfg.batch_size)
-        words_per_batch = len(corpus.ids) / max(n_batches, 1)
-        ep_loss = []
-        for b in range(n_batches):
-            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            pad = cfg.batch_size - len(idx)
-            c, x, e = centre[idx], context[idx], extra[idx]
-            if pad:  # static shapes: pad with weight-0 rows
-                c = np.concatenate([c, np.zeros(pad, c.dtype)])
-                x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
-                e = np.concatenate([e, np.zeros((pad,) + e.shape[1:], e.dtype)])
-            progress_frac = done_words / total_words
-            lr = max(cfg.alpha * (1 - progress_frac), cfg.alpha * 1e-4)
-            syn0, syn1, loss = step(syn0, syn1, jnp.asarray(c), jnp.asarray(x), jnp.asarray(e), cdf,
-                                    jax.random.fold_in(key, epoch * 1_000_003 + b), jnp.float32(lr),
-                                    jnp.float32(cfg.row_cap), negative=cfg.negative)
-            ep_loss.append(loss)  # summed on the host once per epoch: no sync per batch
-            done_words += words_per_batch
-            bar.update(words_per_batch)
-            bar.set_postfix(epoch=epoch + 1, lr=f"{lr:.5f}")
-        losses.append(float(jnp.stack(ep_loss).sum()) / max(len(centre), 1) if ep_loss else 0.0)
+    for c in _prefetch(chunks(corpus, cfg, rng, steps_per_call), 8):
+        syn0, syn1, loss = train_chunk(syn0, syn1, c.centre, c.context, c.noise, c.lr, cap, cbow=cfg.cbow)
+        losses[c.epoch].append(loss)  # summed on the host once at the end: no sync per chunk
+        pairs[c.epoch] += c.pairs
+        bar.update(c.words)
+        bar.set_postfix(epoch=c.epoch + 1, lr=f"{c.lr[-1]:.5f}", refresh=False)
+    vectors = np.asarray(syn0)[:V]
     bar.close()
     wall = time.time() - t0
+    loss_per = [float(jnp.stack(l).sum()) / max(p, 1) if l else 0.0 for l, p in zip(losses, pairs)]
     stats = {"wall_time_s": wall, "words_per_s": total_words / wall, "vocab": V,
-             "train_words": int(len(corpus.ids)), "epochs": cfg.epochs, "loss_per_example": losses}
-    return WordVectors(corpus.words, np.asarray(syn0)), stats
+             "train_words": int(len(corpus.ids)), "epochs": cfg.epochs, "loss_per_example": loss_per}
+    return WordVectors(corpus.words, vectors), stats
 
 
 def load_corpus(cfg: Word2VecConfig) -> list[list[str]]:

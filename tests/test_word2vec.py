@@ -1,5 +1,6 @@
 """word2vec: the C tool's formulas, pair generation, planted structure, the text format, corpora."""
 
+import collections
 import tarfile
 
 import numpy as np
@@ -23,18 +24,88 @@ def test_keep_probability_and_noise_distribution_follow_their_formulas():
     np.testing.assert_allclose(p, counts**0.75 / (counts**0.75).sum())
 
 
-def test_window_sampler_is_uniform_and_pairs_respect_it():
+def test_window_sampler_is_uniform():
     rng = np.random.default_rng(0)
     b = w2v.window_offsets(200_000, 5, rng)
     freq = np.bincount(b, minlength=6)[1:] / len(b)
     np.testing.assert_allclose(freq, 0.2, atol=0.01)
-    ids = np.arange(10, dtype=np.int32)
+
+
+def test_context_windows_stay_inside_their_document():
+    ids = np.arange(10, dtype=np.int32) + 100
     doc = np.array([0] * 5 + [1] * 5, np.int32)
-    c, x = w2v.skipgram_pairs(ids, doc, 3, np.random.default_rng(1))
-    assert (np.abs(c - x) <= 3).all() and (np.abs(c - x) >= 1).all()
-    assert ((c < 5) == (x < 5)).all()  # never across documents
-    c, x, m = w2v.cbow_windows(ids, doc, 2, np.random.default_rng(1))
-    assert x.shape == (len(c), 4) and ((x < 5) == (c[:, None] < 5))[m > 0].all()
+    ctx = w2v.context_windows(ids, doc, np.array([0, 4, 5, 7]), 2, pad=-1)
+    np.testing.assert_array_equal(ctx, [[-1, -1, 101, 102], [102, 103, -1, -1],
+                                        [-1, -1, 106, 107], [105, 106, 108, 109]])
+
+
+def test_chunks_hold_every_window_of_the_c_tool_once_per_epoch():
+    """Token ids = positions, so every window can be checked against the text it came from."""
+    n, window = 3000, 3
+    doc = np.repeat(np.arange(60), 50).astype(np.int32)
+    doc[:7] = -1  # a document of 7 words, then one of a single word (no pairs)
+    doc[7] = -2
+    corpus = w2v.Corpus(np.arange(n, dtype=np.int32), doc, [f"w{i}" for i in range(n)], np.ones(n, np.int64))
+    cfg = configs.Word2VecConfig(window=window, sample=0, epochs=2, batch_size=12, negative=3)
+    seen = [collections.Counter() for _ in range(cfg.epochs)]
+    halves, lrs, words = [], [], 0.0
+    for c in w2v.chunks(corpus, cfg, np.random.default_rng(0), steps_per_call=4):
+        assert c.context.shape == (4, max(1, 12 // (2 * c.half)), 2 * c.half) and c.noise.shape[-1] == 3
+        for cen, ctx in zip(c.centre.reshape(-1), c.context.reshape(-1, 2 * c.half)):
+            if cen == n:  # padding window
+                assert (ctx == n).all()
+                continue
+            offs = np.r_[-c.half:0, 1:c.half + 1]
+            want = np.where((cen + offs >= 0) & (cen + offs < n) & (doc[np.clip(cen + offs, 0, n - 1)] == doc[cen]),
+                            cen + offs, n)
+            np.testing.assert_array_equal(ctx, want)
+            seen[c.epoch][cen] += 1
+            halves.append(c.half)
+        lrs.append(c.lr)
+        words += c.words
+    for epoch in seen:  # every centre that has a neighbour in its document, exactly once
+        assert set(epoch) == set(range(n)) - {7} and set(epoch.values()) == {1}
+    assert np.bincount(halves)[1:].min() > 0.3 * len(halves) / window
+    lrs = np.concatenate(lrs)
+    assert lrs[0] == pytest.approx(cfg.alpha, rel=0.01) and lrs[-1] < 0.01 * cfg.alpha
+    assert words == pytest.approx(n * cfg.epochs)
+
+
+def test_alias_sampler_draws_the_noise_distribution():
+    p = w2v.noise_distribution(np.array([1000, 300, 50, 10, 1, 0], np.int64))
+    draws = w2v.AliasSampler(p)(np.random.default_rng(0), (200_000,))
+    np.testing.assert_allclose(np.bincount(draws, minlength=6) / len(draws), p, atol=2e-3)
+    assert (draws != 5).all()
+
+
+def test_shared_negative_step_matches_a_loop_over_pairs():
+    """One skip-gram batch against the C tool's pair-by-pair arithmetic, the noise words of a
+    window shared by its context words and every update summed (a cap no row reaches)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    V, D, lr = 12, 4, 0.1
+    syn0, syn1 = rng.normal(size=(V + 1, D)), rng.normal(size=(V + 1, D))
+    centre = np.array([1, 5, 7])
+    context = np.array([[2, 3, V, 4], [6, 6, 1, 2], [V, V, V, V]])  # V = padding
+    noise = np.array([[8, 1, 9], [5, 0, 3], [2, 2, 2]])  # 5 in window 2 is its own centre: skipped
+    d0, d1, loss = np.zeros_like(syn0), np.zeros_like(syn1), 0.0
+    for w in range(3):
+        for x in context[w]:
+            if x == V:
+                continue
+            for k, label in [(centre[w], 1)] + [(z, 0) for z in noise[w] if z != centre[w]]:
+                s = syn0[x] @ syn1[k]
+                g = 1 / (1 + np.exp(-s)) - label
+                loss -= np.log(1 / (1 + np.exp(-s if label else s)))
+                d0[x] += g * syn1[k]
+                d1[k] += g * syn0[x]
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
+    s0, s1, l = w2v._sg_batch(f32(syn0), f32(syn1), jnp.asarray(centre), jnp.asarray(context),
+                              jnp.asarray(noise), jnp.float32(lr), jnp.float32(100.0))
+    np.testing.assert_allclose(np.asarray(s0), syn0 - lr * d0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(s1), syn1 - lr * d1, atol=1e-5)
+    assert float(l) == pytest.approx(loss, rel=1e-5)
 
 
 @pytest.mark.parametrize("cbow", [False, True])
@@ -76,7 +147,7 @@ def test_capped_update_sums_rare_rows_and_caps_frequent_ones():
     table = jnp.zeros((3, 2))
     rows = jnp.array([0, 0, 0, 1, 2, 2])
     grads = jnp.array([[1.0, 0], [2, 0], [3, 0], [5, 5], [1, 1], [3, 3]])
-    got = np.asarray(w2v._capped_update(table, rows, grads, jnp.ones(6), 1.0, 2.0))
+    got = np.asarray(w2v._capped_add(table, rows, grads, jnp.ones(6), 1.0, 2.0))
     np.testing.assert_allclose(got[0], [-2 * 6 / 3, 0])  # 3 hits > cap 2: twice the mean
     np.testing.assert_allclose(got[1], [-5, -5])  # one hit: the update itself
     np.testing.assert_allclose(got[2], [-4, -4])  # 2 hits <= cap: the plain sum

@@ -38,6 +38,7 @@ class WordVectors:
         self.words = list(words)
         self.vectors = np.asarray(vectors, np.float32)
         self.index = {w: i for i, w in enumerate(self.words)}
+        self._norms: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -52,6 +53,72 @@ class WordVectors:
     def restrict(self, n: int) -> "WordVectors":
         """The first ``n`` words (the most frequent, for GloVe / word2vec files)."""
         return WordVectors(self.words[:n], self.vectors[:n])
+
+    @property
+    def norms(self) -> np.ndarray:
+        """``float32[V]`` Euclidean norm of every vector (computed once)."""
+        if self._norms is None:
+            self._norms = np.linalg.norm(self.vectors, axis=1)
+        return self._norms
+
+    def _row(self, word: str) -> int:
+        i = self.index.get(word)
+        if i is None:
+            raise SeqjaxError(f"{word!r} is not in the vocabulary ({len(self):,} words); check the "
+                              f"spelling (GloVe 6B is lower-case)")
+        return i
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of the vectors of words ``a`` and ``b``."""
+        i, j = self._row(a), self._row(b)
+        return float(np.dot(self.vectors[i] / self.norms[i], self.vectors[j] / self.norms[j]))
+
+    def most_similar(self, positive=(), negative=(), topn: int | None = 10,
+                     restrict_vocab: int | None = None):
+        """The words of highest cosine similarity to the mean of the unit vectors of
+        ``positive`` minus those of ``negative`` — gensim's ``KeyedVectors.most_similar``, with
+        its arguments and results: ``most_similar(positive=["king", "woman"], negative=["man"])``
+        is ``[("queen", 0.85...), ...]`` for GloVe 6B-50d.
+
+        Args:
+          positive, negative: a word, or a list of words, ``(word, weight)`` pairs or
+            ``float32[D]`` vectors (default weights +1 and -1).
+          topn: how many words; ``None`` returns the similarity of every word.
+          restrict_vocab: search only the first ``restrict_vocab`` words.
+        Returns:
+          ``[(word, cosine similarity)]``, best first, the query words left out; or
+          ``float32[V]`` (``topn=None``).
+        """
+        as_list = lambda x: [x] if isinstance(x, (str, np.ndarray)) else list(x or ())
+        items = [(x, 1.0) for x in as_list(positive)] + [(x, -1.0) for x in as_list(negative)]
+        items = [x if isinstance(x, tuple) else (x, w) for x, w in items]
+        if not items:
+            raise SeqjaxError("most_similar: give at least one positive or negative word")
+        if topn is not None and topn < 1:
+            return []
+        mean, total, query_rows = np.zeros(self.dim, np.float32), 0.0, set()
+        for x, w in items:  # the arithmetic of gensim's get_mean_vector, so the floats agree
+            if isinstance(x, np.ndarray):
+                vec = np.asarray(x, np.float32)
+            else:
+                i = self._row(x)
+                query_rows.add(i)
+                vec = self.vectors[i] / self.norms[i]
+            mean += np.float64(w) * vec
+            total += abs(w)
+        mean = mean / total
+        mean = (mean / max(np.linalg.norm(mean), 1e-30)).astype(np.float32)
+        end = restrict_vocab or len(self)
+        dists = self.vectors[:end] @ mean / self.norms[:end]
+        if topn is None:
+            return dists
+        k = topn + len(query_rows)
+        if k >= len(dists):
+            best = np.argsort(-dists)[:k]
+        else:
+            part = np.argpartition(-dists, k)[:k]
+            best = part.take(np.argsort(-dists.take(part)))
+        return [(self.words[i], float(dists[i])) for i in best if i not in query_rows][:topn]
 
 
 def _parse_lines(lines: list[str], source: str) -> WordVectors:
