@@ -113,7 +113,7 @@ def run_charlm(args) -> None:
     else:
         ckpt = args.checkpoint or str(__import__("pathlib").Path(args.out) / "checkpoints")
         print(args.seed_text + charlm.sample_from_checkpoint(
-            ckpt, args.seed_text, args.temperature, args.length, args.seed))
+            ckpt, args.seed_text, args.temperature, args.length, args.seed, args.method))
 
 
 # ---- imdb ---------------------------------------------------------------------------------------
@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.5)
     c.add_argument("--length", type=int, default=400)
     c.add_argument("--seed-text", default="supposing that truth is a woman--what th")
+    c.add_argument("--method", choices=["window", "stateful"], default=None,
+                   help="sample: 'window' re-reads the last --seq-len chars from a zero state for each "
+                        "new char (the lab's way); 'stateful' carries the state from char to char. "
+                        "Default: window for a model trained with --objective last (the lab's), "
+                        "stateful for --objective every")
     i = sub.add_parser("imdb", help="IMDB sentiment classifiers (train | predict)")
     i.add_argument("verb", choices=["train", "predict"])
     i.add_argument("texts", nargs="*", help="predict: review texts")
