@@ -133,6 +133,7 @@ def test_committed_outputs_are_a_clean_full_run(path):
     """Made top to bottom in one full (non-QUICK) run: every code cell ran once, in order; no
     errors; no paths of the machine; progress bars as one line each; plots inline."""
     nb = nbformat.read(path, as_version=4)
+    assert not [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("ANSWER_")]
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
     assert "QUICK = False" in _text(code[0])
