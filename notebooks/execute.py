@@ -1,65 +1,90 @@
-"""Execute lab notebooks in place with full (non-QUICK) settings, keeping their outputs.
+"""Execute lab notebooks top to bottom with full (non-QUICK) settings and keep their outputs.
 
 ``SEQJAX_DATA_DIR=../shared/data python notebooks/execute.py notebooks/7_3_sequence_classification.ipynb``
 
-Checkpoints go to ``$SEQJAX_RUNS`` (default ``runs/notebooks``); a re-run resumes them.
-``--figures-only`` re-executes a copy (finished runs resume without training) and adds its
-figures to the cells of the committed notebook that show none — e.g. after a new plot cell.
+Each run is clean: the kernel starts in an empty folder and ``SEQJAX_RUNS`` is a new empty
+folder (unless set), so every model trains from scratch. ``--quick`` runs QUICK mode instead
+and writes the executed copy to ``--out DIR`` (the committed notebooks keep full-run outputs).
+
+Progress bars redraw a line with carriage returns; a notebook shows only the last state of each
+line, and that is all that is kept (one line per bar), so the files hold no redraws.
 """
 
-import copy
+from __future__ import annotations
+
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 
-BAR = re.compile(r"\d+%\|.*\||it/s|s/it|IProgress not found|from \.autonotebook import")
+def collapse_redraws(text: str) -> str:
+    """What a terminal shows of ``text``: each line as it stands after its last ``\\r``; lines
+    left blank by a cleared progress bar are dropped."""
+    lines = []
+    for line in text.split("\n"):
+        shown = line.rstrip("\r").split("\r")[-1]
+        if shown.strip() or not ("\r" in line):
+            lines.append(shown.rstrip())
+    return "\n".join(lines)
 
 
-def drop_progress_bars(nb) -> None:
-    """Remove stderr outputs that hold only progress-bar frames (tqdm redraws), in place."""
+def tidy(nb) -> None:
+    """Merge consecutive stream outputs of one name (as a notebook displays them), collapse their
+    progress-bar redraws, drop streams left empty. In place."""
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        keep = []
+        merged = []
         for o in cell.get("outputs", []):
-            if o.output_type == "stream" and o.name == "stderr":
-                lines = [ln for ln in re.split(r"[\r\n]", o.text) if ln.strip() and not BAR.search(ln)]
-                if not lines:
+            if (o.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == o.name):
+                merged[-1].text += o.text
+            else:
+                merged.append(o)
+        keep = []
+        for o in merged:
+            if o.output_type == "stream":
+                o.text = collapse_redraws(o.text)
+                if not o.text.strip():
                     continue
+                if not o.text.endswith("\n"):
+                    o.text += "\n"
             keep.append(o)
         cell.outputs = keep
 
 
-def _has_figure(cell) -> bool:
-    return any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
-
-
 def main(argv: list[str]) -> None:
-    figures_only = "--figures-only" in argv
-    paths = [a for a in argv if a != "--figures-only"]
+    quick = "--quick" in argv
+    out_dir = None
+    if "--out" in argv:
+        out_dir = Path(argv[argv.index("--out") + 1])
+        argv = argv[:argv.index("--out")] + argv[argv.index("--out") + 2:]
+    paths = [Path(a) for a in argv if not a.startswith("--")]
     if not paths:
-        sys.exit("usage: python notebooks/execute.py [--figures-only] NOTEBOOK.ipynb [...]")
-    os.environ["SEQJAX_QUICK"] = "0"
-    os.environ.setdefault("SEQJAX_RUNS", str(Path("runs/notebooks").absolute()))
+        sys.exit("usage: python notebooks/execute.py [--quick --out DIR] NOTEBOOK.ipynb [...]")
+    os.environ["SEQJAX_QUICK"] = "1" if quick else "0"
     os.environ.pop("MPLBACKEND", None)  # a non-inline backend would drop the figures from the outputs
-    for p in map(Path, paths):
-        nb = nbformat.read(p, as_version=4)
-        run = copy.deepcopy(nb) if figures_only else nb
-        print(f"executing {p} (full settings) ...", flush=True)
-        NotebookClient(run, timeout=None, kernel_name="python3",
-                       resources={"metadata": {"path": str(p.parent.absolute())}}).execute()
-        if figures_only:
-            for old, new in zip(nb.cells, run.cells):
-                if old.cell_type == "code" and not _has_figure(old) and _has_figure(new):
-                    old.outputs = list(old.outputs) + [o for o in new.outputs if "image/png" in o.get("data", {})]
-        drop_progress_bars(nb)
-        nbformat.write(nb, p)
-        print(f"written {p}", flush=True)
+    if os.environ.get("SEQJAX_DATA_DIR"):
+        os.environ["SEQJAX_DATA_DIR"] = str(Path(os.environ["SEQJAX_DATA_DIR"]).resolve())
+    for p in paths:
+        with tempfile.TemporaryDirectory(prefix="seqjax-nb-") as work:
+            os.environ.setdefault("SEQJAX_RUNS", str(Path(work) / "runs"))
+            nb = nbformat.read(p, as_version=4)
+            print(f"executing {p} ({'QUICK' if quick else 'full'} settings) ...", flush=True)
+            NotebookClient(nb, timeout=None, kernel_name="python3",
+                           resources={"metadata": {"path": work}}).execute()
+            if os.environ["SEQJAX_RUNS"].startswith(work):
+                del os.environ["SEQJAX_RUNS"]
+        tidy(nb)
+        dest = (out_dir / p.name) if out_dir else p
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dest)
+        print(f"written {dest}", flush=True)
 
 
 if __name__ == "__main__":

@@ -114,3 +114,71 @@ def test_input_gradient_norms_are_per_distance_and_causal():
     direct = jax.grad(lambda e: -jax.nn.log_softmax(lm.apply(p, e, method=CharLM.from_embeddings))[0, 0])(e)
     one = input_gradient_norms(lm, p, ids[:1], jnp.zeros(1, jnp.int32))
     np.testing.assert_allclose(one, np.linalg.norm(direct[0], axis=-1)[::-1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed_len,window", [(2, 8), (9, 5)])
+def test_window_sampling_rereads_the_last_window_from_a_zero_state(seed_len, window):
+    """The lab's sampler: each char from the last `window` chars only, read from a zero state
+    (a seed shorter than the window is read whole); same keys, same draws as a Python loop."""
+    from seqjax.nn.charlm import sample_window
+
+    lm = CharLM(9, hidden=16, cell="lstm")
+    p = lm.init(jax.random.PRNGKey(4), jnp.zeros((1, 5), jnp.int32))
+    seed = jnp.asarray(np.random.default_rng(seed_len).integers(0, 9, seed_len), jnp.int32)
+    key = jax.random.PRNGKey(0)
+    out = sample_window(lm, p, seed, 14, jnp.array([1.0]), key, window=window)
+    assert out.shape == (1, 14) and out.dtype == jnp.int32
+    seq = list(np.asarray(seed))
+    for k in jax.random.split(key, 14):
+        logits, _ = lm.apply(p, jnp.asarray(seq[-window:])[None])  # zero initial state
+        seq.append(int(jax.random.categorical(k, logits / 1.0, axis=-1)[0]))
+    assert list(np.asarray(out[0])) == seq[seed_len:]
+    assert len(set(seq[seed_len:])) > 3  # the draws vary, so a wrong window would show
+
+
+def test_window_as_long_as_the_text_equals_the_stateful_sampler():
+    from seqjax.nn.charlm import sample_window
+
+    lm = CharLM(9, hidden=16, layers=2, cell="gru")
+    p = lm.init(jax.random.PRNGKey(5), jnp.zeros((1, 5), jnp.int32))
+    seed, temps, key = jnp.array([3, 1, 4], jnp.int32), jnp.array([1e-6, 0.7, 1.5]), jax.random.PRNGKey(2)
+    stateful = sample(lm, p, seed, 12, temps, key)
+    window = sample_window(lm, p, seed, 12, temps, key, window=15)  # 3 + 12 chars fit
+    np.testing.assert_array_equal(window, stateful)
+    short = sample_window(lm, p, seed, 12, temps, key, window=4)
+    assert short.shape == stateful.shape
+
+
+def test_training_samples_and_the_cli_default_use_the_labs_window(tmp_path, capsys):
+    """A `last`-objective model samples the lab's way by default, at epoch ends and from the
+    CLI; `--method stateful` is the option."""
+    from seqjax import cli, configs
+    from seqjax.tasks import charlm as task
+    from seqjax.train.checkpoint import Checkpointer
+
+    text = tmp_path / "t.txt"
+    text.write_text("abcdefgh " * 400)
+    cfg = configs.CharLMConfig(text=str(text), out=str(tmp_path / "run"), epochs=1, hidden=8, seq_len=8,
+                               sample_length=25, markov_orders="1", temperatures="0.5,1.0")
+    res = task.train(cfg)
+    ckpt = str(tmp_path / "run" / "checkpoints")
+    corpus = task.load_corpus(cfg)
+    model = task.build_model(cfg, len(corpus.vocab))
+    ck = Checkpointer(Path(ckpt))
+    state, _ = ck.restore(task.init_state(cfg, model, 1))
+    ck.close()
+    seed_text = task.lab_seed_text(corpus, cfg.seed, 0)
+    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0)
+    gen = task.make_generator(model, corpus.vocab, 25, "window", 8)
+    assert res["history"][-1]["seed_text"] == seed_text
+    assert list(res["history"][-1]["samples"].values()) == gen(state.params, seed_text, [0.5, 1.0], key)
+    capsys.readouterr()
+    outs = {}
+    for method in (None, "window", "stateful"):
+        argv = ["charlm", "sample", "--checkpoint", ckpt, "--seed-text", "abcdefgh abc", "--length", "30"]
+        assert cli.main(argv + (["--method", method] if method else [])) == 0
+        outs[method] = capsys.readouterr().out.rstrip("\n")
+        assert len(outs[method]) == 42
+    assert outs[None] == outs["window"]
+    with pytest.raises(SystemExit):  # argparse: invalid choice, exit status 2
+        cli.main(["charlm", "sample", "--checkpoint", ckpt, "--method", "beam"])

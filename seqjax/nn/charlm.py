@@ -11,9 +11,16 @@ Objectives (see :func:`lm_loss`):
 * ``every`` — a contiguous chunk ``ids [B, T]`` is scored at every position on the next
   char (``labels [B, T]``), optionally from a carried state (truncated BPTT).
 
-:func:`sample` generates text inside one jit-compiled ``lax.scan``: the seed is read once,
-then each step feeds the sampled char back with the state carried — O(1) work per char.
-Sampling draws from the logits with ``jax.random.categorical``, which never hits the
+Two samplers, each one jit-compiled ``lax.scan`` over the generated chars:
+
+* :func:`sample_window` — the lab's method: every next char is predicted from the last
+  ``window`` (40) chars, re-read from a zero state, exactly what a ``last``-objective model
+  was trained on. O(window) work per char.
+* :func:`sample` — stateful: the seed is read once, then each step feeds the sampled char
+  back with the state carried, so the context is everything generated so far. O(1) work per
+  char; the natural choice for ``every``/stateful models.
+
+Both draw from the logits with ``jax.random.categorical``, which never hits the
 "sum(pvals) > 1" failure of sampling from float32 probabilities.
 """
 
@@ -147,4 +154,38 @@ def sample(model: CharLM, params, seed_ids, length: int, temperatures, key):
 
     keys = jax.random.split(key, length)
     _, out = jax.lax.scan(body, (ids[:, -1], state), keys)
+    return out.T
+
+
+@functools.partial(jax.jit, static_argnames=("model", "length", "window"))
+def sample_window(model: CharLM, params, seed_ids, length: int, temperatures, key, window: int = 40):
+    """Continue a seed the lab's way: each char from the last ``window`` chars, from a zero state.
+
+    The lab slides a 40-char window over the text and runs the model on it afresh for every
+    new char; a seed shorter than ``window`` is read whole (the window grows until it is full).
+    (The lab's own loop pads its 39-char seed with id 0 at the end; here the window holds only
+    real chars.) Causality makes this exact with a static shape: the window is read from a
+    zero-padded buffer and the logits are taken at its last real position.
+
+    Args:
+      seed_ids: ``int32[S]`` the seed text (S >= 1).
+      length: chars to generate. window: context length (the training ``seq_len``).
+      temperatures: ``float32[K]``; one row per temperature.
+      key: a ``jax.random`` key.
+    Returns:
+      ``int32[K, length]`` generated ids.
+    """
+    K, S = temperatures.shape[0], seed_ids.shape[0]
+    buf = jnp.zeros((K, max(S + length, window)), jnp.int32).at[:, :S].set(seed_ids[None, :])
+
+    def body(buf, xs):
+        i, k = xs
+        n = S + i  # chars written so far
+        win = jax.lax.dynamic_slice(buf, (0, jnp.maximum(n - window, 0)), (K, window))
+        logits, _ = model.apply(params, win, last_only=False)  # [K, window, vocab], zero state
+        last = jnp.take(logits, jnp.minimum(n, window) - 1, axis=1)  # [K, vocab]
+        nxt = jax.random.categorical(k, last / temperatures[:, None], axis=-1).astype(jnp.int32)
+        return jax.lax.dynamic_update_slice(buf, nxt[:, None], (0, n)), nxt
+
+    _, out = jax.lax.scan(body, buf, (jnp.arange(length), jax.random.split(key, length)))
     return out.T

@@ -19,7 +19,7 @@ import numpy as np
 
 from seqjax import SeqjaxError, configs, markov
 from seqjax.data import batching, text as textdata
-from seqjax.nn.charlm import CharLM, lm_loss, sample
+from seqjax.nn.charlm import CharLM, lm_loss, sample, sample_window
 from seqjax.tasks.common import write_results
 from seqjax.train import loop, parallel
 from seqjax.train.callbacks import SampleText
@@ -90,13 +90,42 @@ def markov_bpc(corpus, orders) -> dict:
     return out
 
 
-def make_generator(model: CharLM, vocab: textdata.CharVocab, length: int):
+SAMPLE_METHODS = ("window", "stateful")
+
+
+def default_sample_method(cfg) -> str:
+    """``window`` (the lab's: re-read the last ``seq_len`` chars from a zero state) for a model
+    trained on windows (``--objective last``); ``stateful`` (carry the state) for ``every``."""
+    return "window" if cfg.objective == "last" else "stateful"
+
+
+def make_generator(model: CharLM, vocab: textdata.CharVocab, length: int, method: str = "stateful",
+                   window: int = 40):
+    """``(params, seed_text, temperatures, key) -> list[str]``, one text per temperature.
+
+    ``method``: ``window`` (:func:`seqjax.nn.charlm.sample_window`, context ``window`` chars)
+    or ``stateful`` (:func:`seqjax.nn.charlm.sample`)."""
+    if method not in SAMPLE_METHODS:
+        raise SeqjaxError(f"--method {method!r}: choose window (the lab's) or stateful")
+
     def generate(params, seed_text, temperatures, key):
         ids = jnp.asarray(vocab.encode(seed_text))
-        out = sample(model, params, ids, length, jnp.asarray(temperatures, jnp.float32), key)
+        temps = jnp.asarray(temperatures, jnp.float32)
+        if method == "window":
+            out = sample_window(model, params, ids, length, temps, key, window)
+        else:
+            out = sample(model, params, ids, length, temps, key)
         return [vocab.decode(row) for row in np.asarray(out)]
 
     return generate
+
+
+def lab_seed_text(corpus: textdata.CharCorpus, seed: int, epoch: int) -> str:
+    """The lab's seed for the samples after ``epoch`` (0-based): a random 39-char window of the
+    training text, drawn from ``(seed, epoch)``."""
+    n_train = len(corpus.train_ids)
+    i = np.random.default_rng([seed, epoch]).integers(0, n_train - 40)
+    return corpus.vocab.decode(corpus.train_ids[i:i + 39])
 
 
 def train(cfg: configs.CharLMConfig) -> dict:
@@ -124,14 +153,9 @@ def train(cfg: configs.CharLMConfig) -> dict:
         m = loop.evaluate(state.params, held, mesh=mesh, eval_step=eval_step, desc="held-out")
         return {"heldout_loss": m["loss"], "heldout_bpc": m["loss"] / LN2, "heldout_accuracy": m["accuracy"]}
 
-    n_train = len(corpus.train_ids)
-
-    def seed_text(epoch):
-        i = np.random.default_rng([cfg.seed, epoch]).integers(0, n_train - 40)
-        return corpus.vocab.decode(corpus.train_ids[i:i + 39])
-
     temps = [float(t) for t in cfg.temperatures.split(",")]
-    sampler = SampleText(make_generator(model, corpus.vocab, cfg.sample_length), seed_text, temps, cfg.seed)
+    generate = make_generator(model, corpus.vocab, cfg.sample_length, default_sample_method(cfg), cfg.seq_len)
+    sampler = SampleText(generate, lambda epoch: lab_seed_text(corpus, cfg.seed, epoch), temps, cfg.seed)
     run = loop.Run(out, started=t_start, ckpt_every=cfg.ckpt_every, time_budget_s=60 * cfg.minutes,
                    checkpointer=ckpt, meta={"config": dataclasses.asdict(cfg), "vocab": corpus.vocab.chars, "kind": "charlm"})
     reset = (lambda c: jax.tree.map(jnp.zeros_like, c)) if cfg.stateful else None
@@ -157,8 +181,11 @@ def train(cfg: configs.CharLMConfig) -> dict:
 
 
 def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, length: int,
-                           seed: int = 0) -> str:
-    """Generate ``length`` chars after ``seed_text`` with the model saved in ``checkpoint``."""
+                           seed: int = 0, method: str | None = None) -> str:
+    """Generate ``length`` chars after ``seed_text`` with the model saved in ``checkpoint``.
+
+    ``method``: ``window`` or ``stateful``; ``None`` = the one that matches how the model was
+    trained (:func:`default_sample_method`)."""
     meta = read_meta(checkpoint)
     if meta.get("kind") != "charlm":
         raise SeqjaxError(f"{checkpoint}: not a charlm checkpoint (kind {meta.get('kind')!r})")
@@ -169,13 +196,13 @@ def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, 
     seed_text = seed_text.lower()
     vocab.encode(seed_text)  # clear error for chars outside the vocab
     model = build_model(cfg, len(vocab))
+    gen = make_generator(model, vocab, length, method or default_sample_method(cfg), cfg.seq_len)
     template = init_state(dataclasses.replace(cfg, stateful=False), model, 1)
     if cfg.stateful:
         template = template.replace(carry=model.zero_state(cfg.batch_size))
     ckpt = Checkpointer(Path(checkpoint).absolute())
     state, _ = ckpt.restore(template)
     ckpt.close()
-    gen = make_generator(model, vocab, length)
     return gen(state.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]
 
 
