@@ -217,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="on a machine without accelerators, split the CPU into N devices for data "
                         "parallelism (default: $SEQJAX_CPU_DEVICES, else 1); see README")
+    d = p.add_argument_group("more than one machine (see README)")
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0 of a multi-process run (with --num-processes, --process-id)")
+    d.add_argument("--num-processes", type=int, default=None, metavar="N")
+    d.add_argument("--process-id", type=int, default=None, metavar="I", help="0 .. N-1")
+    d.add_argument("--distributed", action="store_true",
+                   help="join a multi-process run; alone, the cluster is detected (TPU pod slice, SLURM, Open MPI)")
+    d.add_argument("--heartbeat-timeout", type=int, default=30, metavar="S",
+                   help="a process silent this long counts as dead and the others stop (default: 30)")
     sub = p.add_subparsers(dest="part", required=True)
     m = sub.add_parser("markov", help="n-order Markov chain baseline")
     _add_config(m, configs.MarkovConfig)
@@ -300,6 +309,34 @@ def cpu_devices(n: int | None) -> int:
     return n
 
 
+def distributed(args: argparse.Namespace) -> bool:
+    """Join a multi-process run when the global flags ask for one (``--coordinator ...`` or
+    ``--distributed``); before anything touches a device. Process 0 keeps stdout, the others'
+    is silenced (their errors still reach stderr). Returns whether a run was joined."""
+    asked = args.distributed or any(v is not None for v in (args.coordinator, args.num_processes, args.process_id))
+    if not asked:
+        return False
+    import os
+
+    from seqjax.train import parallel
+
+    parallel.initialize(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
+    if not parallel.is_main():
+        sys.stdout = open(os.devnull, "w")
+    return True
+
+
+def _leave(code: int) -> None:
+    """End this process of a multi-process run now, without the runtime's exit barrier (which
+    would hold it while the others wait for it in a collective); they are stopped by the
+    missed heartbeat."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     from seqjax.runtime import tune_allocator
 
@@ -314,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
             args.words += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    joined = False
     try:
         cpu_devices(args.cpu_devices)
+        joined = distributed(args)
         if args.part != "markov":
             compilation_cache()
         if args.part == "markov":
@@ -332,9 +371,21 @@ def main(argv: list[str] | None = None) -> int:
             run_lab(args.full, args.data_dir, args.out)
     except SeqjaxError as err:
         print(f"seqjax: error: {err}", file=sys.stderr)
-        return 2
+        return 2  # the same error on every process (config, data, NaN): a normal exit
     except KeyboardInterrupt:
-        return 130
+        return 130  # all processes stop together (seqjax.train.loop agrees on it)
+    except Exception as err:
+        if not joined:
+            raise
+        import traceback
+
+        import jax
+
+        traceback.print_exc()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"seqjax: error: process {jax.process_index()} of {jax.process_count()} stopped: {first[:300]}; "
+              f"if another process died, its log says why", file=sys.stderr)
+        _leave(1)
     return 0
 
 

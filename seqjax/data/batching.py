@@ -16,6 +16,12 @@ truncated to it (``max_len``).
 Training order (``shuffle=True``, torchtext ``BucketIterator``-like): shuffle with the seed,
 cut into pools of ``pool`` batches, sort each pool by length, cut into batches, shuffle the
 batches. Evaluation order (``shuffle=False``): sorted by length; every example exactly once.
+
+Several processes (one per host of a multi-host run) share each batch: every one computes the
+same global order (index arrays only) and ``batches(epoch, start, rows=slice(a, b))`` yields
+just rows ``[a, b)`` of each global batch, padded to the length the *whole* batch needs, so
+each process pads and copies only what its own devices consume and the batches are those of a
+one-process run.
 """
 
 from __future__ import annotations
@@ -61,6 +67,13 @@ def batch_order(lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int =
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def padded_length(lengths: np.ndarray, boundaries: Sequence[int], min_len: int = 1) -> int:
+    """The padded length ``T`` of a batch of examples of ``lengths`` (``int[n]``): the smallest
+    boundary that fits the longest (at least ``min_len``), else the last boundary."""
+    longest = max(int(np.max(lengths)) if len(lengths) else 1, min_len, 1)
+    return next((b for b in boundaries if b >= longest), boundaries[-1])
+
+
 def pad_batch(seqs: Sequence[np.ndarray], labels: np.ndarray, batch_size: int,
               boundaries: Sequence[int], pad_id: int = 1, min_len: int = 1) -> dict:
     """Pad ``seqs`` (each ``int32[len_i]``) into one static-shape batch (see module docstring).
@@ -70,8 +83,7 @@ def pad_batch(seqs: Sequence[np.ndarray], labels: np.ndarray, batch_size: int,
     if len(seqs) > batch_size:
         raise ValueError(f"{len(seqs)} sequences do not fit a batch of {batch_size}")
     lens = np.array([min(len(s), boundaries[-1]) for s in seqs], np.int32)
-    longest = max(int(lens.max()) if len(lens) else 1, min_len, 1)
-    T = next((b for b in boundaries if b >= longest), boundaries[-1])
+    T = padded_length(lens, boundaries, min_len)
     ids = np.full((batch_size, T), pad_id, np.int32)
     for i, s in enumerate(seqs):
         ids[i, : lens[i]] = s[: lens[i]]
@@ -94,7 +106,9 @@ class BucketedBatches:
       boundaries: allowed padded lengths, ascending; default powers of two up to the longest.
       shuffle, seed: training order per ``(seed, epoch)``; evaluation when ``shuffle=False``.
 
-    ``batches(epoch, start=k)`` skips the first ``k`` batches (exact resume).
+    ``batches(epoch, start=k)`` skips the first ``k`` batches (exact resume);
+    ``batches(..., rows=slice(a, b))`` yields rows ``[a, b)`` of each batch (one process's share,
+    see the module docstring): ``ids int32[b - a, T]`` with the ``T`` of the whole batch.
     """
 
     def __init__(self, seqs: Sequence[np.ndarray], labels, batch_size: int,
@@ -115,11 +129,17 @@ class BucketedBatches:
     def __len__(self) -> int:
         return -(-len(self.seqs) // self.batch_size)
 
-    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[dict]:
+    def batches(self, epoch: int = 0, start: int = 0, rows: slice | None = None) -> Iterator[dict]:
         order = batch_order(self.lengths, self.batch_size, self.shuffle, self.seed, epoch, self.pool)
         for idx in order[start:]:
-            yield pad_batch([self.seqs[i] for i in idx], self.labels[idx], self.batch_size,
-                            self.boundaries, self.pad_id, self.min_len)
+            if rows is None:
+                yield pad_batch([self.seqs[i] for i in idx], self.labels[idx], self.batch_size,
+                                self.boundaries, self.pad_id, self.min_len)
+                continue
+            T = padded_length(np.minimum(self.lengths[idx], self.boundaries[-1]), self.boundaries, self.min_len)
+            mine = idx[rows]  # the rows past the real examples are padding
+            size = len(range(*rows.indices(self.batch_size)))
+            yield pad_batch([self.seqs[i] for i in mine], self.labels[mine], size, (T,), self.pad_id)
 
     def __iter__(self) -> Iterator[dict]:
         return self.batches(0)
@@ -130,6 +150,7 @@ class ArrayBatches:
 
     Each batch: ``{"ids": int32[batch, T], "labels": int32[batch, ...], "weights": float32[batch]}``;
     the last batch is filled with weight-0 rows. Shuffled per ``(seed, epoch)`` when ``shuffle``.
+    ``batches(epoch, start, rows=slice(a, b))``: rows ``[a, b)`` of each batch only.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
@@ -141,8 +162,9 @@ class ArrayBatches:
     def __len__(self) -> int:
         return -(-len(self.x) // self.batch_size)
 
-    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[dict]:
+    def batches(self, epoch: int = 0, start: int = 0, rows: slice | None = None) -> Iterator[dict]:
         n, B = len(self.x), self.batch_size
+        rows = rows if rows is not None else slice(0, B)
         perm = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
         for b in range(start, len(self)):
             idx = perm[b * B:(b + 1) * B]
@@ -151,6 +173,7 @@ class ArrayBatches:
                 idx = np.concatenate([idx, np.zeros(B - k, idx.dtype)])
             w = np.zeros(B, np.float32)
             w[:k] = 1.0
+            idx, w = idx[rows], w[rows]
             yield {"ids": self.x[idx], "labels": self.y[idx], "weights": w}
 
     def __iter__(self) -> Iterator[dict]:
@@ -164,6 +187,7 @@ class StreamBatches:
     ``[k*T, (k+1)*T)`` of every stream as ``ids int32[B, T]`` and the next chars as
     ``labels int32[B, T]``. Row ``b`` of batch ``k+1`` continues row ``b`` of batch ``k``, so
     a model may carry its state from one batch to the next. The order never changes.
+    ``batches(epoch, start, rows=slice(a, b))``: streams ``[a, b)`` only.
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int):
@@ -179,11 +203,12 @@ class StreamBatches:
     def __len__(self) -> int:
         return self.n
 
-    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[dict]:
+    def batches(self, epoch: int = 0, start: int = 0, rows: slice | None = None) -> Iterator[dict]:
         T = self.seq_len
-        w = np.ones(self.batch_size, np.float32)
+        x, y = (self.x, self.y) if rows is None else (self.x[rows], self.y[rows])
+        w = np.ones(len(x), np.float32)
         for k in range(start, self.n):
-            yield {"ids": self.x[:, k * T:(k + 1) * T], "labels": self.y[:, k * T:(k + 1) * T], "weights": w}
+            yield {"ids": x[:, k * T:(k + 1) * T], "labels": y[:, k * T:(k + 1) * T], "weights": w}
 
 
 def chunks(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:

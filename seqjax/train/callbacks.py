@@ -1,7 +1,9 @@
 """Epoch-end callbacks for :func:`seqjax.train.loop.fit`: ``on_epoch_end(epoch, state, metrics)``.
 
 A callback may add entries to ``metrics`` (they go to the JSONL log and the history) and
-returns True to stop training.
+returns True to stop training. With several processes every process calls every callback with
+the same replicated state and metrics (so stop decisions agree); only process 0 prints or
+writes files.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Callable
 
 import flax.serialization
 import jax
+
+from seqjax.train import parallel
 
 
 class SampleText:
@@ -31,10 +35,12 @@ class SampleText:
     def on_epoch_end(self, epoch, state, metrics):
         seed_text = self.seed_texts(epoch)
         key = jax.random.fold_in(jax.random.PRNGKey(self.seed), epoch)
-        texts = self.generate(state.params, seed_text, self.temperatures, key)
+        # Params spread over several processes are fetched first: sampling is local work.
+        params = jax.device_get(state.params) if jax.process_count() > 1 else state.params
+        texts = self.generate(params, seed_text, self.temperatures, key)
         metrics["seed_text"] = seed_text
         metrics["samples"] = {str(t): s for t, s in zip(self.temperatures, texts)}
-        if self.echo:
+        if self.echo and parallel.is_main():
             print(f'\n--- epoch {epoch + 1}: seed "{seed_text}"')
             for t, s in zip(self.temperatures, texts):
                 print(f"--- temperature {t}:\n{seed_text}{s}\n")
@@ -70,7 +76,7 @@ class KeepBest:
         if v < self.best:
             self.best, self.epoch = v, epoch + 1
             self.params = jax.device_get(state.params)
-            if self.path is not None:
+            if self.path is not None and parallel.is_main():
                 tmp = f"{self.path}.tmp"
                 with open(tmp, "wb") as f:
                     f.write(flax.serialization.to_bytes(self.params))

@@ -7,6 +7,13 @@ exactly and ``predict``/``sample`` need nothing but the directory.
 Layout: ``DIR/<step>/{state,meta}`` (orbax ``CheckpointManager`` + ``ocp.args.Composite``).
 Restoring uses an abstract target built from a fresh state, so optimizer state comes back
 with its types.
+
+Several processes (a multi-host run) share one checkpoint: every process calls ``save`` and
+``restore`` (orbax synchronises them and each array is written once, by the process holding
+its first replica), the layout on disk is the one a single process writes, and the directory
+must be one that every process sees (a shared file system or a bucket). A run saved by N
+processes resumes on M, including 1: the state is restored replicated over the restoring run's
+own devices.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from seqjax import SeqjaxError
+from seqjax.train import parallel
 
 
 class Checkpointer:
@@ -41,11 +50,19 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def restore(self, template_state, step: int | None = None):
-        """``(state, meta)`` of ``step`` (default: latest), typed like ``template_state``."""
+        """``(state, meta)`` of ``step`` (default: latest), typed like ``template_state``.
+
+        With several processes the arrays come back replicated over all their devices.
+        """
         step = self.latest_step() if step is None else step
         if step is None:
             raise SeqjaxError(f"{self.directory}: no checkpoint found; train first or check the path")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
+        if jax.process_count() > 1:
+            everywhere = NamedSharding(parallel.make_mesh(), P())
+            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=everywhere),
+                                    template_state)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
         got = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return got.state, got.meta
@@ -63,7 +80,8 @@ class Checkpointer:
                               f"or choose another --out")
         state, meta = self.restore(state)
         start = (meta["epoch"], meta["batch"])
-        print(f"resumed from {self.directory} at epoch {start[0] + 1}, batch {start[1]}")
+        if parallel.is_main():
+            print(f"resumed from {self.directory} at epoch {start[0] + 1}, batch {start[1]}")
         return state, start, meta["history"], meta.get("partial")
 
     def close(self) -> None:

@@ -12,7 +12,15 @@ gradients of the weighted-mean loss of the *global* batch (exact under data para
 applies them, and returns the metric sums plus the gradient norm and a non-finite flag.
 The host reads metrics every ``log_every`` steps (one device sync), stops with a clear
 message on a non-finite loss (the last checkpoint, written before, stays good), writes a
-checkpoint every ``ckpt_every`` steps and at each epoch end, and on Ctrl-C saves and exits.
+checkpoint every ``ckpt_every`` steps and at each epoch end, and on Ctrl-C or SIGTERM saves
+and exits.
+
+With several processes (:mod:`seqjax.train.parallel`) every process runs this loop on its own
+rows of the same global batches. Only process 0 prints, draws progress bars and writes the
+log; every process takes part in each checkpoint (orbax). The non-finite check reads
+replicated sums, so every process sees the same value; decisions taken from one process's
+clock or signals (the time budget, Ctrl-C/SIGTERM) are combined across processes at every
+metrics read (``log_every`` steps) and at epoch ends, so all stop after the same step.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any, Callable, Iterable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
@@ -104,8 +113,36 @@ def make_eval_step(loss_fn: Callable) -> Callable:
     return jax.jit(eval_step)
 
 
+@jax.jit
+def _add_sums(acc, sums):
+    return jax.tree.map(jnp.add, acc, sums)
+
+
 def _add(acc, sums):
-    return sums if acc is None else jax.tree.map(jnp.add, acc, sums)
+    """``acc + sums`` leaf by leaf, in one program (one dispatch, not one per metric)."""
+    return sums if acc is None else _add_sums(acc, sums)
+
+
+class _Pace:
+    """Keeps the host at most one step ahead of the devices when several processes share a run.
+
+    XLA's CPU client runs each multi-device program's per-device parts on a pool with just
+    enough threads for one such program, and a launch that finds a device's queue of in-flight
+    programs full waits *on a pool thread*. A host running far ahead (dozens of steps between
+    metric reads) then parks a pool thread while an all-reduce on the other one waits for its
+    partner: every process hung, 1 run in 5 of the two-process tests. Waiting for step ``k - 1``
+    after dispatching step ``k`` keeps a few programs in flight and the host still prepares the
+    next batch while the devices compute. One process keeps its unbounded run-ahead.
+    """
+
+    def __init__(self):
+        self.on, self.last = jax.process_count() > 1, None
+
+    def __call__(self, out):
+        if self.on:
+            if self.last is not None:
+                jax.block_until_ready(self.last)
+            self.last = out
 
 
 def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step=None,
@@ -114,10 +151,12 @@ def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step
     mesh = mesh or parallel.make_mesh()
     eval_step = eval_step or make_eval_step(loss_fn)
     params = parallel.replicate(params, mesh)
-    acc = None
-    for batch in tqdm(data.batches(0), total=len(data), desc=desc, leave=False, mininterval=2):
-        sums, carry = eval_step(params, parallel.shard_batch(batch, mesh), carry)
+    acc, pace = None, _Pace()
+    for batch in tqdm(parallel.feed(data, mesh), total=len(data), desc=desc, leave=False, mininterval=2,
+                      disable=not parallel.is_main()):
+        sums, carry = eval_step(params, batch, carry)
         acc = _add(acc, {k: sums[k] for k in ("loss", "correct", "count") if k in sums})
+        pace(acc)
     return finalize(acc)
 
 
@@ -131,7 +170,7 @@ class Run:
     time_budget_s: float = 0.0  # stop once this much training time (all epochs) is spent; 0 = none
     meta: dict = dataclasses.field(default_factory=dict)  # config, vocab: saved with checkpoints
     checkpointer: Any = None
-    is_main: bool = True  # only process 0 writes logs
+    is_main: bool | None = None  # prints, bars and log.jsonl; None: process 0 of a multi-process run
     # Wall-clock origin of the whole run, before any resume (so ``time.time() - started`` is the
     # run's wall time so far); None: when ``fit`` starts, less the wall time its history records.
     started: float | None = None
@@ -171,6 +210,8 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
       SeqjaxError: on a non-finite loss or gradient (after logging where).
     """
     run = run or Run()
+    if run.is_main is None:
+        run = dataclasses.replace(run, is_main=parallel.is_main())
     mesh = mesh or parallel.make_mesh()
     history = list(history or [])
     train_step = make_train_step(loss_fn, mesh)
@@ -184,18 +225,20 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | 
             run.checkpointer.save(state, {**run.meta, "epoch": epoch, "batch": batch,
                                           "history": history, "partial": sums})
 
-    # Ctrl-C sets a flag; the loop finishes the current step, saves, then raises
-    # KeyboardInterrupt — never in the middle of a step or a checkpoint write.
+    # Ctrl-C (SIGINT) and SIGTERM (a cluster scheduler's notice) set a flag; the loop finishes
+    # the current step, saves, then raises KeyboardInterrupt — never in the middle of a step or
+    # a checkpoint write. With several processes the flag is combined at the next metrics read.
     interrupted = []
-    old_handler = None
+    old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        old_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old_handlers[sig] = signal.signal(sig, lambda *_: interrupted.append(1))
     try:
         return _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh,
                        train_step, eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted)
     finally:
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
 
 
 def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh, train_step,
@@ -208,24 +251,30 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
     prior = history[-1] if (b0 and history and history[-1]["epoch"] == epoch0 + 1
                             and "epoch_fraction" in history[-1]) else None
     spent = sum(h.get("train_time_s", 0.0) for h in history if h is not prior)  # training time before this call
+    # One process decides alone at every step; several agree at every metrics read (a collective).
+    alone = jax.process_count() == 1
     for epoch in range(epoch0, epochs):
         if reset_carry is not None and b0 == 0:
             state = state.replace(carry=reset_carry(state.carry))
-        acc = {k: jnp.float32(v) for k, v in partial.items()} if (partial and b0) else None
+        acc = (parallel.replicate({k: np.float32(v) for k, v in partial.items()}, mesh)
+               if (partial and b0) else None)
         t0, seen, step_in_epoch = time.time(), 0, b0
         if prior is not None and epoch == epoch0:
             t0 -= prior["train_time_s"]
             seen = round(prior.get("train_samples_per_s", 0.0) * prior["train_time_s"])
         bar = tqdm(total=len(train), initial=b0, desc=f"{desc} {epoch + 1}/{epochs}",
                    disable=not run.is_main, mininterval=1, dynamic_ncols=True)
+        pace = _Pace()
         try:
-            for batch in train.batches(epoch, b0):
-                state, sums = train_step(state, parallel.shard_batch(batch, mesh))
+            for batch in parallel.feed(train, mesh, epoch, b0):
+                state, sums = train_step(state, batch)
                 acc = _add(acc, sums)
+                pace(acc)
                 step_in_epoch += 1
-                seen += len(batch["weights"])
+                seen += batch["weights"].shape[0]  # global rows
                 bar.update(1)
-                if step_in_epoch % run.log_every == 0 or step_in_epoch == len(train):
+                read = step_in_epoch % run.log_every == 0 or step_in_epoch == len(train)
+                if read:
                     host = jax.device_get(acc)
                     if host["nonfinite"] > 0:
                         raise SeqjaxError(
@@ -239,15 +288,22 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
                 if (run.ckpt_every and step_in_epoch < len(train)  # the epoch end saves anyway
                         and int(jax.device_get(state.step)) % run.ckpt_every == 0):
                     save(state, epoch, step_in_epoch, acc)
-                if interrupted:
+                stop = bool(interrupted)
+                over = bool(run.time_budget_s) and spent + time.time() - t0 >= run.time_budget_s
+                if not alone:
+                    if not read:
+                        continue
+                    stop, over = parallel.agree(stop, over)
+                if stop:
                     raise KeyboardInterrupt
-                if run.time_budget_s and spent + time.time() - t0 >= run.time_budget_s:
+                if over:
                     break
         except KeyboardInterrupt:
             bar.close()
             save(state, epoch, step_in_epoch, acc)
-            print(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, batch {step_in_epoch}; "
-                  f"run again with --resume to continue")
+            if run.is_main:
+                print(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, batch {step_in_epoch}; "
+                      f"run again with --resume to continue")
             raise
         bar.close()
         b0 = 0
@@ -255,6 +311,8 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
                    "train_time_s": time.time() - t0}
         spent += metrics["train_time_s"]
         out_of_time = bool(run.time_budget_s) and spent >= run.time_budget_s
+        if not alone:
+            out_of_time, = parallel.agree(out_of_time)
         cut_short = step_in_epoch < len(train)  # only the time budget ends an epoch early
         if cut_short:
             metrics["epoch_fraction"] = step_in_epoch / len(train)
@@ -288,7 +346,12 @@ def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mes
 
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
-    """PNG of the per-epoch curves: one panel per metric family (loss, accuracy, bpc)."""
+    """PNG of the per-epoch curves: one panel per metric family (loss, accuracy, bpc).
+
+    Only process 0 of a multi-process run draws; the others return at once.
+    """
+    if not parallel.is_main():
+        return
     # A bare Figure draws with the Agg canvas without touching pyplot's global backend (a
     # matplotlib.use("Agg") here would stop a notebook's own plots from showing inline).
     from matplotlib.figure import Figure
