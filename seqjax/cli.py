@@ -381,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
 
         import jax
 
-        traceback.print_exc()
+        if not isinstance(err, jax.errors.JaxRuntimeError):  # a runtime failure (a peer gone) needs no trace
+            traceback.print_exc()
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         print(f"seqjax: error: process {jax.process_index()} of {jax.process_count()} stopped: {first[:300]}; "
               f"if another process died, its log says why", file=sys.stderr)
