@@ -130,7 +130,7 @@ class _Pace:
     enough threads for one such program, and a launch that finds a device's queue of in-flight
     programs full waits *on a pool thread*. A host running far ahead (dozens of steps between
     metric reads) then parks a pool thread while an all-reduce on the other one waits for its
-    partner: every process hung, 1 run in 5 of the two-process tests. Waiting for step ``k - 1``
+    partner: every process hung (2 of 10 two-process runs here). Waiting for step ``k - 1``
     after dispatching step ``k`` keeps a few programs in flight and the host still prepares the
     next batch while the devices compute. One process keeps its unbounded run-ahead.
     """
