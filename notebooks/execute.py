@@ -65,8 +65,9 @@ def main(argv: list[str]) -> None:
         out_dir = Path(argv[argv.index("--out") + 1])
         argv = argv[:argv.index("--out")] + argv[argv.index("--out") + 2:]
     paths = [Path(a) for a in argv if not a.startswith("--")]
-    if not paths:
-        sys.exit("usage: python notebooks/execute.py [--quick --out DIR] NOTEBOOK.ipynb [...]")
+    if not paths or (quick and out_dir is None):
+        sys.exit("usage: python notebooks/execute.py [--quick --out DIR] NOTEBOOK.ipynb [...] "
+                 "(QUICK outputs never replace the committed full-run ones: --quick needs --out)")
     os.environ["SEQJAX_QUICK"] = "1" if quick else "0"
     os.environ.pop("MPLBACKEND", None)  # a non-inline backend would drop the figures from the outputs
     if os.environ.get("SEQJAX_DATA_DIR"):
