@@ -170,6 +170,14 @@ def reference_section() -> list[str]:
            "neighbour's load (PyTorch's char-LSTM took 116 s in epoch 1 and 73 s in epoch 2), so "
            "read the ratio of the steady epochs, not of one epoch. The fasttext and cnn comparisons "
            "ran alone on both cores. Accuracy and loss are unaffected: same data, same order, same init.", ""]
+    imported = {p.stem: r for p, r in rows if "seqjax" not in r}
+    rows = [(p, r) for p, r in rows if "seqjax" in r]
+    if "import_cnn2d_pytorch" in imported and "import_cnn2d_seqjax" in imported:
+        t, j = imported["import_cnn2d_pytorch"], imported["import_cnn2d_seqjax"]
+        out += [f"**import_cnn2d** — the lab's Conv2d CNN trained in PyTorch, then imported: test accuracy "
+                f"PyTorch {100 * t['test_accuracy_each_review']:.3f} % (each review alone; "
+                f"{100 * t['test_accuracy_padded_batches']:.3f} % on its padded batches), seqjax after "
+                f"`import-torch` {100 * j['test_accuracy']:.3f} %. `{t['command']}`, then `{j['command']}`", ""]
     for p, r in rows:
         m = r.get("model", r["config"].get("model"))
         charlm = m == "charlm"
