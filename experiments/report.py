@@ -333,6 +333,7 @@ def bench_section() -> list[str]:
                        f"{'—' if flax is None else f'{flax:.1f}'} |")
     for p, r in load("benchmarks/word2vec.json"):
         g, s = r["gensim"], r["seqjax"]
+        stale = f" Measured at commit {r['measured_at_commit']}." if "measured_at_commit" in r else ""
         out += ["", f"- word2vec skip-gram on {r['docs']:,} IMDB reviews ({r['train_words']:,} words, vocabulary "
                     f"{r['vocab']:,}), {r['epochs']} epoch(s): seqjax {s['words_per_s']:,.0f} words/s, analogy accuracy "
                     f"{100 * s['analogy_accuracy']:.1f} %; gensim {g['words_per_s']:,.0f} words/s, "
@@ -340,7 +341,7 @@ def bench_section() -> list[str]:
                     f"back on a quiet machine, gensim with {r['machine']['cores']} workers. Targets: accuracy at most 1 point "
                     f"below gensim ({'met' if s['analogy_accuracy'] >= g['analogy_accuracy'] - 0.01 else 'not met'}); "
                     f"gensim's words/s ({s['words_per_s'] / g['words_per_s']:.2f}×: "
-                    f"{'met' if s['words_per_s'] >= g['words_per_s'] else 'not met'}). `{r['command']}`"]
+                    f"{'met' if s['words_per_s'] >= g['words_per_s'] else 'not met'}).{stale} `{r['command']}`"]
         for w in s["neighbours"]:
             out.append(f"  - {w}: seqjax {', '.join(s['neighbours'][w])} | gensim {', '.join(g['neighbours'][w])}")
     for p, r in load("benchmarks/imdb_read.json"):
