@@ -45,7 +45,7 @@ RESTRICT = 30_000
 
 
 def report(wv: WordVectors) -> dict:
-    kv = KeyedVectors(wv.dim, count=len(wv))
+    kv = KeyedVectors(wv.dim)
     kv.add_vectors(wv.words, wv.vectors)
     score, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=RESTRICT)
     total = sections[-1]
