@@ -57,7 +57,7 @@ def main():
     print("seqjax", seqjax, flush=True)
 
     wv = glove.load("6B.50d")
-    kv = KeyedVectors(wv.dim, count=len(wv))
+    kv = KeyedVectors(wv.dim)
     kv.add_vectors(wv.words, wv.vectors)
     t = time.perf_counter()
     score, sections = kv.evaluate_word_analogies(questions, restrict_vocab=RESTRICT)

@@ -92,6 +92,11 @@ def run_embeddings(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -
         raise SeqjaxError("seqjax embeddings similarity: word-pair scores use cosine similarity; drop --metric")
     if verb == "evaluate":
         sections = emb.read_questions(words[0])  # a bad file fails before the vectors load
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:  # keep the scoring program however fast it
+            # compiles (by default only programs over 1 s are kept): a repeated evaluation scores at once
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     elif verb == "similarity":
         emb.read_word_pairs(words[0])
     wv = glove.load(cfg.vectors, cfg.data_dir or None)

@@ -226,51 +226,93 @@ def _restricted_keys(wv: WordVectors, restrict: int | None, case_insensitive: bo
     words = wv.words[:restrict] if restrict else wv.words
     if not case_insensitive:
         return {w: i for i, w in enumerate(words)}, np.arange(len(words))
-    first: dict[str, int] = {}
-    for i, w in enumerate(words):
-        first.setdefault(w.upper(), i)
+    upper = list(map(str.upper, words))
+    # built backwards, so the first (most frequent) spelling of each form is the one kept
+    first = dict(zip(reversed(upper), range(len(words) - 1, -1, -1)))
     if len(first) == len(words):  # no case variants (GloVe is lower-case): every word is its own key
         return first, np.arange(len(words))
-    return first, np.array([first[w.upper()] for w in words])
+    return first, np.array([first[u] for u in upper])
 
 
-@functools.partial(jax.jit, static_argnames=("metric", "chunk"))
-def _masked_argmax(E_T, sq, key, Q, excl, metric: str, chunk: int):
-    """For each query the best vocabulary row whose key is not one of its excluded keys.
+@functools.partial(jax.jit, static_argnames=("parts",))
+def _best_part(E_NCD, Q_BD, parts: int):
+    """For each query, the block of vocabulary rows holding its highest score.
 
-    Args:
-      E_T: ``float32[D, V]`` vocabulary vectors as columns (``V`` a multiple of ``chunk``);
-        ``sq``: ``float32[V]`` their squared norms; ``key``: ``int32[V]`` (``-1`` = padding,
-        never chosen).
-      Q: ``float32[B, D]`` queries; ``excl``: ``int32[B, 3]`` keys a query may not answer.
-    Returns:
-      ``int32[B]`` the winning rows (ties: the lowest row).
+    ``E_NCD float32[N, C, D]`` (the vocabulary in ``N`` chunks of ``C`` rows, each chunk in
+    ``parts`` blocks of ``C / parts`` rows), ``Q_BD float32[B, D]`` -> ``int32[B]``: the
+    block ``k`` (rows ``k * C / parts ...``); ties go to the first block.
 
-    Only the best row is needed, so each ``[B, chunk]`` block of scores is reduced to a running
-    maximum as soon as it is computed: one masked max/argmax, no top-k.
+    Per block one ``[C / parts, D] x [D, B]`` product, reduced over the vocabulary axis at once
+    (a vertical max, which vectorises); no top-k, no per-element mask, no argmax over ``V``.
+    (Measured on a 2-core AVX-512 CPU: 187 GFLOP/s at ``C = 8192, parts = 8, B = 2048``; a
+    reshaped ``[parts, C / parts, B]`` max runs at 80.)
     """
-    D, V = E_T.shape
-    B = Q.shape[0]
+    Q_DB = Q_BD.T
+    G = E_NCD.shape[1] // parts
 
-    def body(i, carry):
-        best, arg = carry
-        e = jax.lax.dynamic_slice_in_dim(E_T, i * chunk, chunk, axis=1)
-        k = jax.lax.dynamic_slice_in_dim(key, i * chunk, chunk)[None, :]
-        s = Q @ e
-        if metric == "euclidean":  # -|e - q|^2 + |q|^2
-            s = 2.0 * s - jax.lax.dynamic_slice_in_dim(sq, i * chunk, chunk)[None, :]
-        bad = (k < 0) | (k == excl[:, 0:1]) | (k == excl[:, 1:2]) | (k == excl[:, 2:3])
-        s = jnp.where(bad, -jnp.inf, s)
-        m, a = jnp.max(s, axis=1), jnp.argmax(s, axis=1).astype(jnp.int32) + i * chunk
-        better = m > best
-        return jnp.where(better, m, best), jnp.where(better, a, arg)
+    def body(carry, e_CD):
+        best, arg, i = carry
+        m = jnp.stack([jnp.max(e_CD[j * G:(j + 1) * G] @ Q_DB, axis=0) for j in range(parts)])
+        top = jnp.max(m, axis=0)
+        better = top > best
+        return (jnp.where(better, top, best), jnp.where(better, i * parts + jnp.argmax(m, axis=0), arg),
+                i + 1), None
 
-    init = (jnp.full((B,), -jnp.inf, Q.dtype), jnp.zeros((B,), jnp.int32))
-    return jax.lax.fori_loop(0, V // chunk, body, init)[1]
+    B = Q_BD.shape[0]
+    init = (jnp.full((B,), -jnp.inf, Q_BD.dtype), jnp.zeros((B,), jnp.int32), jnp.int32(0))
+    (_, arg, _), _ = jax.lax.scan(body, init, E_NCD)
+    return arg
+
+
+def _masked_argmax(E: np.ndarray, key: np.ndarray, Q: np.ndarray, excl: np.ndarray,
+                   block: int = 2048, chunk: int = 8192, parts: int = 8) -> np.ndarray:
+    """The row of ``E float32[V, D]`` of highest ``q . e`` for each query ``Q float32[B, D]``
+    whose ``key int[V]`` is none of the query's ``excl int[B, 3]``: ``int64[B]`` (ties: the
+    lowest row).
+
+    The excluded keys are the question words, a few hundred rows in all: those rows (``W``) are
+    scored apart, with the mask, as one small ``[B, |W|]`` product; every other row (``R``)
+    can never be excluded, so the device scans them with no mask at all (:func:`_best_part`),
+    and only the winning block of ``chunk / parts`` rows of each query is scored again, on the
+    host, to find the row.
+    """
+    B, D = Q.shape
+    in_w = np.isin(key, np.unique(excl))
+    W, R = np.flatnonzero(in_w), np.flatnonzero(~in_w)
+    best_w = np.full(B, -np.inf, np.float32)
+    arg_w = np.full(B, -1, np.int64)
+    if len(W):
+        s = Q @ E[W].T
+        for j in range(3):
+            s[key[W][None, :] == excl[:, j:j + 1]] = -np.inf
+        j = np.argmax(s, axis=1)
+        best_w, arg_w = s[np.arange(B), j], W[j]
+    if not len(R):
+        return arg_w
+    chunk = min(max(parts, chunk // parts * parts), -(-len(R) // parts) * parts)
+    G = chunk // parts
+    # padding rows copy row 0 of R: equal scores, and ties go to the first (real) occurrence
+    rows = np.concatenate([R, np.full(-len(R) % chunk, R[0])])
+    E_dev = jnp.asarray(E[rows].reshape(-1, chunk, D))
+    block = -(-B // -(-B // block) // 8) * 8  # equal blocks (multiples of 8) cover B with little padding
+    Qp = np.pad(Q, ((0, -B % block), (0, 0)))
+    which = np.concatenate([np.asarray(_best_part(E_dev, jnp.asarray(Qp[s:s + block]), parts))
+                            for s in range(0, len(Qp), block)])[:B]
+    best_r = np.empty(B, np.float32)
+    arg_r = np.empty(B, np.int64)
+    order = np.argsort(which, kind="stable")
+    bounds = np.flatnonzero(np.diff(which[order])) + 1
+    for q in np.split(order, bounds):  # score the winning block of each query again, on the host
+        k = which[q[0]]
+        s = Q[q] @ E[rows[k * G:(k + 1) * G]].T
+        j = np.argmax(s, axis=1)
+        best_r[q], arg_r[q] = s[np.arange(len(q)), j], rows[k * G + j]
+    take_w = (best_w > best_r) | ((best_w == best_r) & (arg_w >= 0) & (arg_w < arg_r))
+    return np.where(take_w, arg_w, arg_r)
 
 
 def evaluate_analogies(wv: WordVectors, sections: list[AnalogySection], restrict: int | None = 300_000,
-                       metric: str = "cosine", block: int = 2048, chunk: int = 4096,
+                       metric: str = "cosine", block: int = 2048, chunk: int = 8192,
                        case_insensitive: bool = True) -> AnalogyResult:
     """Answer every question ``a b c d`` with the best word for ``b - a + c``, the three
     question words excluded; correct when it is ``d``.
@@ -282,7 +324,8 @@ def evaluate_analogies(wv: WordVectors, sections: list[AnalogySection], restrict
     Args:
       restrict: search only the first ``restrict`` words (the most frequent), as gensim's
         ``restrict_vocab``; questions with a word outside are counted as ``oov``.
-      block: queries per jit call (``[block, D]``); chunk: vocabulary rows scored at a time.
+      block: queries per device call; chunk: vocabulary rows per product (see
+        :func:`_masked_argmax`).
       case_insensitive: as gensim: words match in any case, each upper-cased form standing for
         its most frequent spelling, and no case variant of a question word may answer.
     """
@@ -299,20 +342,13 @@ def evaluate_analogies(wv: WordVectors, sections: list[AnalogySection], restrict
     known = (ids >= 0).all(axis=1)
     hits = np.zeros(len(flat), bool)
     if known.any():
-        chunk = min(chunk, max(8, 1 << int(np.ceil(np.log2(n)))))
-        pad = -n % chunk
-        E_T = jnp.asarray(np.pad(E, ((0, pad), (0, 0))).T)
-        sq = jnp.asarray(np.pad((E * E).sum(1), (0, pad)))
-        keys = jnp.asarray(np.pad(key, (0, pad), constant_values=-1).astype(np.int32))
         a, b, c, d = ids[known].T
         Q = E[b] - E[a] + E[c]
-        block = min(block, len(Q))
-        qpad = -len(Q) % block
-        Qp = np.pad(Q, ((0, qpad), (0, 0)))
-        excl = np.pad(np.stack([a, b, c], 1), ((0, qpad), (0, 0))).astype(np.int32)
-        best = [ _masked_argmax(E_T, sq, keys, jnp.asarray(Qp[s:s + block]), jnp.asarray(excl[s:s + block]),
-                                metric, chunk) for s in range(0, len(Qp), block)]
-        best = np.concatenate([np.asarray(x) for x in best])[: len(Q)]
+        if metric == "euclidean":  # argmax of q.e - |e|^2 / 2 = argmin of |q - e|
+            E = np.concatenate([E, -0.5 * (E * E).sum(1, keepdims=True)], axis=1)
+            Q = np.concatenate([Q, np.ones((len(Q), 1), Q.dtype)], axis=1)
+        best = _masked_argmax(np.ascontiguousarray(E, np.float32), key, Q.astype(np.float32),
+                              np.stack([a, b, c], 1), block, chunk)
         hits[known] = key[best] == d
     out: dict[str, list[int]] = {}
     for (name, _), h, k in zip(flat, hits, known):
