@@ -250,17 +250,17 @@ def test_resuming_a_budget_cut_epoch_leaves_one_record_per_epoch(tmp_path):
     run = loop.Run(tmp_path, time_budget_s=1e-9, checkpointer=ck)
     _, cut = loop.fit(st0, data, lm_loss(m, "last"), 2, run=run)
     cut_time = cut[0]["train_time_s"]
-    st, start, history, partial = ck.start(st0, resume=True)
-    assert start == (0, 1) and history[0]["epoch_fraction"] == 0.1
+    pos = loop.LoopState.start(ck, st0, resume=True)
+    assert (pos.epoch, pos.batch) == (0, 1) and pos.history[0]["epoch_fraction"] == 0.1
+    assert pos.train_s == cut_time and pos.partial["count"] == 8.0
     # Ctrl-C while finishing that epoch: the checkpoint still carries the cut record
     ck2 = _InterruptAfterFirstSave(tmp_path / "ck")
     with pytest.raises(KeyboardInterrupt):
-        loop.fit(st, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, ckpt_every=1, checkpointer=ck2),
-                 start=start, history=history, partial=partial)
-    st, start, history, partial = ck2.start(st0, resume=True)
-    assert start == (0, 2) and [h["epoch"] for h in history] == [1] and "epoch_fraction" in history[0]
-    st, history = loop.fit(st, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, checkpointer=ck2),
-                           start=start, history=history, partial=partial)
+        loop.fit(pos, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, ckpt_every=1, checkpointer=ck2))
+    pos = loop.LoopState.start(ck2, st0, resume=True)
+    assert (pos.epoch, pos.batch) == (0, 2) and [h["epoch"] for h in pos.history] == [1]
+    assert "epoch_fraction" in pos.history[0]
+    st, history = loop.fit(pos, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, checkpointer=ck2))
     assert [h["epoch"] for h in history] == [1, 2] and int(st.step) == 20
     assert "epoch_fraction" not in history[0] and history[0]["train_time_s"] >= cut_time
     assert history[1]["wall_time_s"] > history[0]["wall_time_s"] >= cut[0]["wall_time_s"]
