@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -112,6 +113,7 @@ def test_device_counts_give_the_same_losses(tmp_path, text_file):
     h8 = _one_epoch_history(text_file, tmp_path / "eight", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
     h2 = _one_epoch_history(text_file, tmp_path / "two", "--cpu-devices", "2")
     assert len(h1["machine"]["devices"]) == 1
+    assert h2["command"] == "seqjax " + shlex.join(["--cpu-devices", "2", *_tiny(text_file, tmp_path / "two", "--epochs", "1")])
     for hn, n in ((h8, 8), (h2, 2)):
         assert len(hn["machine"]["devices"]) == n
         for a, b in zip(h1["history"], hn["history"]):

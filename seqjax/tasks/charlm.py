@@ -45,10 +45,13 @@ def _check(cfg: configs.CharLMConfig) -> None:
 
 
 def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
+    """The char-LM ``cfg`` describes over ``vocab_size`` chars."""
     return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, cfg.unroll)
 
 
 def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
+    """A fresh state from ``cfg.seed``: params, optimizer (a cosine schedule spans
+    ``total_steps``) and, for ``cfg.stateful``, a zero carry for ``cfg.batch_size`` streams."""
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.zeros((2, cfg.seq_len), jnp.int32))
     tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, cfg.lr_schedule, total_steps)
@@ -57,6 +60,7 @@ def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
 
 
 def load_corpus(cfg) -> textdata.CharCorpus:
+    """``cfg.text`` (or Nietzsche), lower-cased into ids, its last ``cfg.valid_fraction`` held out."""
     text = (textdata.read_text(cfg.text, cfg.text_errors) if cfg.text
             else textdata.load_nietzsche(cfg.data_dir or None))
     corpus = textdata.CharCorpus.from_text(text, cfg.valid_fraction)
@@ -67,6 +71,9 @@ def load_corpus(cfg) -> textdata.CharCorpus:
 
 
 def train_data(cfg, corpus):
+    """Training batches for ``cfg.objective``: ``ids int32[B, T]`` with ``labels int32[B]``
+    (``last``: windows every ``cfg.window_step``) or ``int32[B, T]`` (``every``: chunks, or
+    contiguous streams when ``cfg.stateful``); ``T = cfg.seq_len``, ``B = cfg.batch_size``."""
     if cfg.objective == "last":
         x, y = textdata.windows(corpus.train_ids, cfg.seq_len, cfg.window_step)
         return batching.ArrayBatches(x, y, cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -77,12 +84,16 @@ def train_data(cfg, corpus):
 
 
 def heldout_data(corpus, cfg, context: int = 40):
+    """Every held-out char as a label ``int32[B]`` after its ``context`` chars ``int32[B, context]``
+    (the first ones' context reaches into the training text); ``B`` a multiple of the devices."""
     x, y = textdata.context_windows(corpus.valid_ids, corpus.train_ids, context)
     bs = max(cfg.eval_batch_size - cfg.eval_batch_size % jax.device_count(), jax.device_count())
     return batching.ArrayBatches(x, y, bs)
 
 
 def markov_bpc(corpus, orders) -> dict:
+    """``markov_order{k}_bpc``: held-out bits/char of an order-``k`` chain fitted on the training
+    text, for each ``k`` in ``orders``."""
     chars = list(corpus.vocab.chars)
     train = [chars[i] for i in corpus.train_ids]
     held = [chars[i] for i in corpus.valid_ids]

@@ -112,6 +112,6 @@ def load_run(directory: str | Path, kind: str) -> SavedRun:
     if meta is None:
         raise SeqjaxError(f"{d}: no checkpoint found inside; train first or check the path")
     if meta.get("kind") != kind:
-        raise SeqjaxError(f"{directory}: not a checkpoint of a {kind} run (kind {meta.get('kind')!r}); "
+        raise SeqjaxError(f"{directory}: a checkpoint of kind {meta.get('kind')!r} where {kind!r} is needed; "
                           f"pass the --out of a `seqjax {kind} train` run")
     return SavedRun(d.absolute(), step, meta)

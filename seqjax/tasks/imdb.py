@@ -61,6 +61,7 @@ def add_bigrams(tokens: list[str]) -> list[str]:
 
 
 def preprocess(cfg, texts: list[str]) -> list[list[str]]:
+    """Each text's tokens by ``cfg.tokenizer`` (and their bigrams for FastText)."""
     tok = tokenize.get_tokenizer(cfg.tokenizer)
     toks = [tok(t) for t in texts]
     return [add_bigrams(t) for t in toks] if cfg.model == "fasttext" else toks
@@ -81,10 +82,13 @@ def boundaries(cfg, seqs) -> tuple[int, ...]:
 
 
 def min_len(cfg) -> int:
+    """The shortest padded length ``cfg.model`` accepts."""
     return 5 if cfg.model == "cnn" else 1  # the widest Kim filter
 
 
 def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
+    """A fresh state from ``cfg.seed``; the embedding ``float32[V, E]`` from the vectors ``wv``
+    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero."""
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
     if wv is not None:
