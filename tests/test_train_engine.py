@@ -268,6 +268,35 @@ def test_resuming_a_budget_cut_epoch_leaves_one_record_per_epoch(tmp_path):
     assert history[1]["wall_time_s"] > history[0]["wall_time_s"] >= cut[0]["wall_time_s"]
 
 
+def test_a_callback_ends_training_mid_epoch_and_the_resumed_run_is_exact(tmp_path):
+    """A hook's ``on_step`` wish cuts the epoch where it asks; the checkpoint resumes there and
+    the finished run's params and train loss equal an uninterrupted run's, bit for bit."""
+    from seqjax.train.callbacks import Callback
+
+    class StopAfter3(Callback):
+        def on_step(self, loop):
+            return loop.batch == 3
+
+    m = CharLM(10, hidden=8)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32))
+    fresh = lambda: TrainState.create(jax.tree.map(jnp.copy, p), make_optimizer("adam", 0.01),  # noqa: E731
+                                      jax.random.PRNGKey(1))  # a new copy each time: fit donates its state
+    rng = np.random.default_rng(0)
+    data = ArrayBatches(rng.integers(0, 10, (80, 4)).astype(np.int32), rng.integers(0, 10, 80).astype(np.int32),
+                        8, shuffle=True)
+    straight, h_straight = loop.fit(fresh(), data, lm_loss(m, "last"), 2)
+    ck = Checkpointer(tmp_path / "ck")
+    st, cut = loop.fit(fresh(), data, lm_loss(m, "last"), 2, run=loop.Run(checkpointer=ck), callbacks=[StopAfter3()])
+    assert int(st.step) == 3 and len(cut) == 1 and cut[0]["epoch_fraction"] == 0.3
+    pos = loop.LoopState.start(ck, fresh(), resume=True)
+    assert (pos.epoch, pos.batch) == (0, 3)
+    st, history = loop.fit(pos, data, lm_loss(m, "last"), 2, run=loop.Run(checkpointer=ck))
+    assert int(st.step) == 20 and [h["epoch"] for h in history] == [1, 2]
+    for x, y in zip(jax.tree.leaves(jax.device_get(straight.params)), jax.tree.leaves(jax.device_get(st.params))):
+        assert np.array_equal(x, y)
+    assert [h["train_loss"] for h in history] == [h["train_loss"] for h in h_straight]
+
+
 def test_plot_history_leaves_the_plotting_backend_alone(tmp_path):
     import matplotlib
 
