@@ -186,7 +186,8 @@ class LoopState:
       epoch: 0-based index of the epoch in progress (= epochs finished).
       batch: batches of that epoch already trained (0 at an epoch start).
       history: one metrics dict per finished epoch; the last one may be an epoch cut short by
-        the time budget (it carries ``epoch_fraction`` and is replaced when the epoch ends).
+        a hook (the time budget): it carries ``epoch_fraction`` and is replaced when the epoch
+        ends.
       partial: metric sums of those ``batch`` batches (``float32[]`` arrays on the devices while
         training, host floats once restored), so a resumed epoch's metrics are exact.
       started: wall-clock origin of the whole run (``time.time()`` at its start, earlier
@@ -221,6 +222,9 @@ class LoopState:
 
         ``since``: ``time.time()`` when this process began the run (default: now); a resumed
         run's ``started`` lies before it by the wall time its history records.
+
+        This is where every run's resume is decided (a check of the saved config against the
+        new one, or a fallback past an unreadable latest checkpoint, belongs here).
 
         Raises:
           SeqjaxError: a checkpoint is present but ``resume`` is False (a new run would
