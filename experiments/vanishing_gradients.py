@@ -23,7 +23,7 @@ from seqjax import configs  # noqa: E402
 from seqjax.data import text as textdata  # noqa: E402
 from seqjax.nn.charlm import input_gradient_norms  # noqa: E402
 from seqjax.tasks import charlm  # noqa: E402
-from seqjax.train.checkpoint import Checkpointer, read_meta  # noqa: E402
+from seqjax.tasks.experiment import load_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,16 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(run_dirs: list[str], n_windows: int = 2048) -> None:
     curves = {}
     for d in run_dirs:
-        meta = read_meta(Path(d) / "checkpoints")
+        saved = load_run(d, "charlm")
+        meta = saved.meta
         cfg = configs.CharLMConfig(**meta["config"])
         corpus = charlm.load_corpus(cfg)
         x, y = textdata.context_windows(corpus.valid_ids, corpus.train_ids, cfg.seq_len)
         idx = np.random.default_rng(0).choice(len(x), min(n_windows, len(x)), replace=False)
         model = charlm.build_model(cfg, len(corpus.vocab))
         initial = charlm.init_state(cfg, model, 1)
-        ck = Checkpointer(Path(d).absolute() / "checkpoints")
-        state, _ = ck.restore(initial)
-        ck.close()
+        state = saved.restore(initial)
         steps = meta["history"][-1]["step"] if meta["history"] else 0
         for label, params in ((f"{cfg.cell}, trained ({steps:,} steps, {cfg.objective})", state.params),
                               (f"{cfg.cell}, at initialisation", initial.params)):

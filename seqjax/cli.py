@@ -1,4 +1,4 @@
-"""``seqjax <part> <verb>``: parse a config, call the library, print. Nothing else lives here.
+"""``seqjax <part> <verb>``: parse a config, call its task (:mod:`seqjax.tasks`). Nothing else lives here.
 
 Errors a user can fix (:class:`seqjax.SeqjaxError`) print one line and exit with status 2.
 """
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 import typing
 
-import numpy as np
-
 from seqjax import SeqjaxError, configs
+from seqjax.tasks.markov import run as run_markov  # also the name callers of this module use
 
 
 def _add_config(parser: argparse.ArgumentParser, cls) -> None:
@@ -31,119 +31,28 @@ def _config(cls, args: argparse.Namespace):
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
-# ---- markov -----------------------------------------------------------------------------------
-def run_markov(cfg: configs.MarkovConfig) -> dict:
-    """The lab's Markov chain, then a held-out score.
-
-    As the lab does, the counts, the distributions and the sample come from a chain fitted on
-    the *whole* text ('a' -> 'b': 813 on Nietzsche). The held-out bits per symbol come from a
-    second chain fitted on the first ``1 - valid_fraction`` of the text and scored on the rest
-    (a chain that has seen the tail would score it unfairly)."""
-    from seqjax import markov
-    from seqjax.data import text as textdata
-
-    text = textdata.read_text(cfg.text) if cfg.text else textdata.load_nietzsche(cfg.data_dir or None)
-    syms = markov.symbols_of(text, cfg.unit)
-    cut = len(syms) - int(round(len(syms) * cfg.valid_fraction))
-    train, held = syms[:cut], syms[cut:]
-    alphabet = sorted(set(syms)) if cfg.unit == "char" else None
-    word = cfg.unit == "word"
-    whole = markov.MarkovChain.fit(syms, cfg.order, cfg.beta, alphabet, unk=word)
-    out: dict = {"order": cfg.order, "unit": cfg.unit, "symbols": whole.V}
-    print(f"{cfg.unit}-level order-{cfg.order} Markov chain on the whole text: {len(syms):,} "
-          f"symbols, {whole.V} distinct")
-    if cfg.unit == "char" and cfg.order >= 1 and {"a", "b", "j"} <= set(alphabet):
-        one = whole if cfg.order == 1 else markov.MarkovChain.fit(syms, 1, cfg.beta, alphabet)
-        out["count_a_b"] = one.count(["a"], "b")
-        print(f"transitions 'a' -> 'b': {out['count_a_b']}")
-        p = one.next_distribution(["a"])
-        top = np.argsort(-p)[:8]
-        print("P(next | 'a'): " + ", ".join(f"{one.symbols[i]!r} {p[i]:.3f}" for i in top))
-        pj = one.next_distribution(["j"])
-        out["most_likely_after_j"] = one.symbols[int(np.argmax(pj))]
-        print(f"most likely letter after 'j': {out['most_likely_after_j']!r} (p = {pj.max():.3f})")
-    start = list(cfg.start) if cfg.unit == "char" else cfg.start.split()
-    sample = whole.sample(cfg.sample, start, cfg.seed)
-    joiner = "" if cfg.unit == "char" else " "
-    print(f"\n--- {cfg.sample} sampled {cfg.unit}s (seed {cfg.seed}) ---\n{joiner.join(sample)}\n---")
-    chain = markov.MarkovChain.fit(train, cfg.order, cfg.beta, alphabet, unk=word)
-    out["held_out_bits"] = chain.bits_per_symbol(held, context=train)
-    print(f"held-out cross-entropy: {out['held_out_bits']:.4f} bits per {cfg.unit} (a chain fitted on "
-          f"the first {1 - cfg.valid_fraction:.0%}, {len(train):,} symbols, scored on the last "
-          f"{cfg.valid_fraction:.0%}, {len(held):,}; smoothing beta={cfg.beta})")
-    return out
-
-
-# ---- embeddings --------------------------------------------------------------------------------
-def run_embeddings(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -> None:
-    from seqjax import embeddings as emb
-    from seqjax.data import glove
-
-    if verb not in ("neighbours", "analogy", "evaluate", "similarity"):
-        raise SeqjaxError(f"seqjax embeddings {verb!r}: choose neighbours, analogy, evaluate or similarity")
-    if verb in ("evaluate", "similarity") and len(words) != 1:
-        raise SeqjaxError(f"seqjax embeddings {verb} FILE: give one "
-                          + ("questions-words file" if verb == "evaluate" else "word-pair file"))
-    # evaluation ranks by cosine (3CosAdd), as gensim and the literature; the lab's exercises by distance
-    metric = cfg.metric or ("cosine" if verb in ("evaluate", "similarity") else "euclidean")
-    if metric not in ("euclidean", "cosine"):
-        raise SeqjaxError(f"--metric {metric!r}: choose euclidean or cosine")
-    if verb == "similarity" and metric != "cosine":
-        raise SeqjaxError("seqjax embeddings similarity: word-pair scores use cosine similarity; drop --metric")
-    if verb == "evaluate":
-        sections = emb.read_questions(words[0])  # a bad file fails before the vectors load
-        import jax
-
-        if jax.config.jax_compilation_cache_dir:  # keep the scoring program however fast it
-            # compiles (by default only programs over 1 s are kept): a repeated evaluation scores at once
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    elif verb == "similarity":
-        emb.read_word_pairs(words[0])
-    wv = glove.load(cfg.vectors, cfg.data_dir or None)
-    if verb == "neighbours":
-        if not words:
-            raise SeqjaxError("seqjax embeddings neighbours WORD [WORD ...]: give at least one word")
-        index = emb.Index(wv, metric)
-        for w in words:
-            print(f"nearest to {w!r} ({metric}):")
-            print(emb.format_tuples(emb.closest_words(wv, emb.get_vector(wv, w), cfg.n,
-                                                      metric, exclude=(w,), index=index)))
-    elif verb == "analogy":
-        if len(words) != 3:
-            raise SeqjaxError("seqjax embeddings analogy A B C: give exactly three words "
-                              "(A : B :: C : ?), e.g. man king woman")
-        a, b, c = words
-        print(f"{a} : {b} :: {c} : ?  ({metric})")
-        print(emb.format_tuples(emb.analogy(wv, a, b, c, cfg.n, metric)))
-    elif verb == "evaluate":
-        print(emb.evaluate_analogies(wv, sections, cfg.restrict or None, metric).table())
-    else:
-        print(emb.evaluate_word_pairs(wv, words[0], cfg.restrict or None).table())
-
-
-# ---- charlm ------------------------------------------------------------------------------------
-def run_charlm(args) -> None:
+def run_charlm(args, command: str) -> None:
+    """``seqjax charlm train | sample | import-torch``."""
     from seqjax.tasks import charlm
 
     if args.verb == "train":
-        charlm.train(_config(configs.CharLMConfig, args))
+        charlm.run(_config(configs.CharLMConfig, args), command)
     elif args.verb == "import-torch":
         if not (args.state_dict and args.vocab):
             raise SeqjaxError("seqjax charlm import-torch --state-dict FILE.pt --vocab CHARS.json --out RUN: "
                               "give the state_dict and the model's characters")
         charlm.import_torch(_config(configs.CharLMConfig, args), args.state_dict, args.vocab)
     else:
-        ckpt = args.checkpoint or str(__import__("pathlib").Path(args.out) / "checkpoints")
         print(args.seed_text + charlm.sample_from_checkpoint(
-            ckpt, args.seed_text, args.temperature, args.length, args.seed, args.method))
+            args.checkpoint or args.out, args.seed_text, args.temperature, args.length, args.seed, args.method))
 
 
-# ---- imdb ---------------------------------------------------------------------------------------
-def run_imdb(args) -> None:
+def run_imdb(args, command: str) -> None:
+    """``seqjax imdb train | predict | evaluate | import-torch``."""
     from seqjax.tasks import imdb
 
     if args.verb == "train":
-        imdb.train(_config(configs.ImdbConfig, args))
+        imdb.run(_config(configs.ImdbConfig, args), command)
         return
     if args.texts and args.verb != "predict":
         raise SeqjaxError(f"seqjax imdb {args.verb} takes no texts (got {args.texts[0]!r}); only predict does")
@@ -152,69 +61,33 @@ def run_imdb(args) -> None:
             raise SeqjaxError("seqjax imdb import-torch --state-dict FILE.pt --vocab ITOS.json --model MODEL "
                               "--out RUN: give the state_dict and the PyTorch run's vocabulary")
         imdb.import_torch(_config(configs.ImdbConfig, args), args.state_dict, args.vocab, args.concat)
-        return
-    if args.verb == "evaluate":
-        imdb.evaluate_run(args.run or args.out, _config(configs.ImdbConfig, args))
-        return
-    if not args.texts:
-        raise SeqjaxError('seqjax imdb predict --checkpoint DIR "text" ...: give at least one text')
-    ckpt = args.checkpoint or str(__import__("pathlib").Path(args.out) / "checkpoints")
-    probs = imdb.Predictor(ckpt)(args.texts)
-    for t, p in zip(args.texts, probs):
-        print(f"{p:.4f}  {'positive' if p > 0.5 else 'negative'}  {t}")
+    elif args.verb == "evaluate":
+        imdb.evaluate_run(args.run or args.out, _config(configs.ImdbConfig, args), command)
+    else:
+        imdb.predict(args.checkpoint or args.out, args.texts)
 
 
-# ---- word2vec -----------------------------------------------------------------------------------
-def run_word2vec(cfg: configs.Word2VecConfig) -> None:
-    import json
-    from pathlib import Path
+def dispatch(args: argparse.Namespace, command: str) -> None:
+    """Call the task of ``args.part`` (:mod:`seqjax.tasks`) with the parsed config; ``command``
+    is recorded in the results JSONs the task writes."""
+    if args.part == "markov":
+        run_markov(_config(configs.MarkovConfig, args))
+    elif args.part == "embeddings":
+        from seqjax.tasks import embeddings
 
-    from seqjax import word2vec
+        embeddings.run(_config(configs.EmbeddingsConfig, args), args.verb, args.words)
+    elif args.part == "charlm":
+        run_charlm(args, command)
+    elif args.part == "imdb":
+        run_imdb(args, command)
+    elif args.part == "word2vec":
+        from seqjax.tasks import word2vec
 
-    docs = word2vec.load_corpus(cfg)
-    corpus = word2vec.Corpus.build(docs, cfg.min_count)
-    print(f"{len(docs):,} documents, {len(corpus.ids):,} words in a vocabulary of {len(corpus.words):,}")
-    wv, stats = word2vec.train(corpus, cfg)
-    word2vec.save_text(wv, Path(cfg.out) / "vectors.txt")
-    (Path(cfg.out) / "stats.json").write_text(json.dumps({**stats, "config": dataclasses.asdict(cfg)}, indent=1))
-    print(f"{stats['words_per_s']:,.0f} words/s, {stats['wall_time_s']:.0f} s; vectors in {Path(cfg.out) / 'vectors.txt'}")
-    if cfg.results:
-        from seqjax import embeddings as emb
-        from seqjax.tasks.common import write_results
+        word2vec.run(_config(configs.Word2VecConfig, args), command)
+    elif args.part == "lab":
+        from seqjax.tasks import lab
 
-        index = emb.Index(wv, "cosine")
-        near = {w: [n for n, _ in emb.closest_words(wv, emb.get_vector(wv, w), 5, "cosine", (w,), index)]
-                for w in ("good", "awful", "actor", "funny") if w in wv}
-        for w, ns in near.items():
-            print(f"{w}: {', '.join(ns)}")
-        write_results(cfg.results, cfg, **stats, neighbours=near)
-
-
-# ---- lab ----------------------------------------------------------------------------------------
-def run_lab(full: bool, data_dir: str, out: str) -> None:
-    """The whole lab in order. Quick (default): Markov, GloVe, 1 epoch of the char-LSTM and of
-    the CNN. ``--full``: the runs of results/ (10-epoch char-LSTMs, all five IMDB models)."""
-    from pathlib import Path
-
-    from seqjax.tasks import charlm, imdb
-
-    res = Path(out)
-    print("== 7.1 Markov chain baseline ==")
-    run_markov(configs.MarkovConfig(data_dir=data_dir))
-    print("\n== 7.2 word embeddings (GloVe 6B-50d) ==")
-    emb = configs.EmbeddingsConfig(data_dir=data_dir, n=5)
-    run_embeddings(emb, "analogy", ["man", "king", "woman"])
-    run_embeddings(emb, "neighbours", ["korea", "india", "jaguar"])
-    epochs = 10 if full else 1
-    for layers in ((1, 2) if full else (1,)):
-        print(f"\n== 7.1 char-LSTM, {layers} layer(s), {epochs} epoch(s) ==")
-        charlm.train(configs.CharLMConfig(data_dir=data_dir, layers=layers, epochs=epochs,
-                                          out=str(res / f"charlm_l{layers}"),
-                                          results=str(res / f"charlm_l{layers}.json")))
-    for model in (("rnn", "lstm", "bilstm", "fasttext", "cnn") if full else ("cnn",)):
-        print(f"\n== 7.3/7.4 IMDB {model} ==")
-        imdb.train(configs.ImdbConfig(model=model, data_dir=data_dir, epochs=5 if full else 1,
-                                      out=str(res / f"imdb_{model}"), results=str(res / f"imdb_{model}.json")))
+        lab.run(args.full, args.data_dir, args.out, command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -346,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     from seqjax.runtime import tune_allocator
 
     tune_allocator()  # before any program runs: see seqjax/runtime.py
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = "seqjax " + shlex.join(argv)  # recorded in results JSONs
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # positional texts/words may follow the options: `seqjax imdb predict --checkpoint D "text"`
@@ -362,18 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         joined = distributed(args)
         if args.part != "markov":
             compilation_cache()
-        if args.part == "markov":
-            run_markov(_config(configs.MarkovConfig, args))
-        elif args.part == "embeddings":
-            run_embeddings(_config(configs.EmbeddingsConfig, args), args.verb, args.words)
-        elif args.part == "charlm":
-            run_charlm(args)
-        elif args.part == "imdb":
-            run_imdb(args)
-        elif args.part == "word2vec":
-            run_word2vec(_config(configs.Word2VecConfig, args))
-        elif args.part == "lab":
-            run_lab(args.full, args.data_dir, args.out)
+        dispatch(args, command)
     except SeqjaxError as err:
         print(f"seqjax: error: {err}", file=sys.stderr)
         return 2  # the same error on every process (config, data, NaN): a normal exit

@@ -180,5 +180,10 @@ def test_training_samples_and_the_cli_default_use_the_labs_window(tmp_path, caps
         outs[method] = capsys.readouterr().out.rstrip("\n")
         assert len(outs[method]) == 42
     assert outs[None] == outs["window"]
+    from seqjax import SeqjaxError
+    from seqjax.tasks import imdb as imdb_task
+
+    with pytest.raises(SeqjaxError, match=r"a checkpoint of kind 'charlm' where 'imdb' is needed"):
+        imdb_task.Predictor(str(tmp_path / "run"))  # the run folder is accepted as well as its checkpoints
     with pytest.raises(SystemExit):  # argparse: invalid choice, exit status 2
         cli.main(["charlm", "sample", "--checkpoint", ckpt, "--method", "beam"])

@@ -59,3 +59,21 @@ def test_compiled_programs_are_kept_and_reused(tmp_path):
     first = run("a")
     assert first, "nothing was written to the compilation cache"
     assert run("b") == first
+
+
+def test_a_library_call_is_recorded_as_the_python_call_that_repeats_it(tmp_path, monkeypatch):
+    """Results JSONs record the command passed in (the CLI's own argv), never ``sys.argv`` of
+    whatever process called the library; a library call is written as Python that rebuilds the
+    same config."""
+    import json
+
+    from seqjax.tasks.common import library_call, write_results
+
+    cfg = configs.CharLMConfig(text="my text.txt", epochs=1, temperatures="0.5", dropout=0.25)
+    call = library_call("seqjax.tasks.charlm.run", cfg)
+    assert call.startswith("seqjax.tasks.charlm.run(CharLMConfig(") and "seq_len" not in call
+    assert eval(call[len("seqjax.tasks.charlm.run("):-1], vars(configs)) == cfg
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/ipykernel_launcher.py", "-f", "kernel.json"])
+    write_results(tmp_path / "r.json", cfg, call, value=1.0)
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["command"] == call and record["config"]["text"] == "my text.txt" and record["value"] == 1.0

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -112,6 +113,7 @@ def test_device_counts_give_the_same_losses(tmp_path, text_file):
     h8 = _one_epoch_history(text_file, tmp_path / "eight", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
     h2 = _one_epoch_history(text_file, tmp_path / "two", "--cpu-devices", "2")
     assert len(h1["machine"]["devices"]) == 1
+    assert h2["command"] == "seqjax " + shlex.join(["--cpu-devices", "2", *_tiny(text_file, tmp_path / "two", "--epochs", "1")])
     for hn, n in ((h8, 8), (h2, 2)):
         assert len(hn["machine"]["devices"]) == n
         for a, b in zip(h1["history"], hn["history"]):
@@ -250,20 +252,49 @@ def test_resuming_a_budget_cut_epoch_leaves_one_record_per_epoch(tmp_path):
     run = loop.Run(tmp_path, time_budget_s=1e-9, checkpointer=ck)
     _, cut = loop.fit(st0, data, lm_loss(m, "last"), 2, run=run)
     cut_time = cut[0]["train_time_s"]
-    st, start, history, partial = ck.start(st0, resume=True)
-    assert start == (0, 1) and history[0]["epoch_fraction"] == 0.1
+    pos = loop.LoopState.start(ck, st0, resume=True)
+    assert (pos.epoch, pos.batch) == (0, 1) and pos.history[0]["epoch_fraction"] == 0.1
+    assert pos.train_s == cut_time and pos.partial["count"] == 8.0
     # Ctrl-C while finishing that epoch: the checkpoint still carries the cut record
     ck2 = _InterruptAfterFirstSave(tmp_path / "ck")
     with pytest.raises(KeyboardInterrupt):
-        loop.fit(st, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, ckpt_every=1, checkpointer=ck2),
-                 start=start, history=history, partial=partial)
-    st, start, history, partial = ck2.start(st0, resume=True)
-    assert start == (0, 2) and [h["epoch"] for h in history] == [1] and "epoch_fraction" in history[0]
-    st, history = loop.fit(st, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, checkpointer=ck2),
-                           start=start, history=history, partial=partial)
+        loop.fit(pos, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, ckpt_every=1, checkpointer=ck2))
+    pos = loop.LoopState.start(ck2, st0, resume=True)
+    assert (pos.epoch, pos.batch) == (0, 2) and [h["epoch"] for h in pos.history] == [1]
+    assert "epoch_fraction" in pos.history[0]
+    st, history = loop.fit(pos, data, lm_loss(m, "last"), 2, run=loop.Run(tmp_path, checkpointer=ck2))
     assert [h["epoch"] for h in history] == [1, 2] and int(st.step) == 20
     assert "epoch_fraction" not in history[0] and history[0]["train_time_s"] >= cut_time
     assert history[1]["wall_time_s"] > history[0]["wall_time_s"] >= cut[0]["wall_time_s"]
+
+
+def test_a_callback_ends_training_mid_epoch_and_the_resumed_run_is_exact(tmp_path):
+    """A hook's ``on_step`` wish cuts the epoch where it asks; the checkpoint resumes there and
+    the finished run's params and train loss equal an uninterrupted run's, bit for bit."""
+    from seqjax.train.callbacks import Callback
+
+    class StopAfter3(Callback):
+        def on_step(self, loop):
+            return loop.batch == 3
+
+    m = CharLM(10, hidden=8)
+    p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 4), jnp.int32))
+    fresh = lambda: TrainState.create(jax.tree.map(jnp.copy, p), make_optimizer("adam", 0.01),  # noqa: E731
+                                      jax.random.PRNGKey(1))  # a new copy each time: fit donates its state
+    rng = np.random.default_rng(0)
+    data = ArrayBatches(rng.integers(0, 10, (80, 4)).astype(np.int32), rng.integers(0, 10, 80).astype(np.int32),
+                        8, shuffle=True)
+    straight, h_straight = loop.fit(fresh(), data, lm_loss(m, "last"), 2)
+    ck = Checkpointer(tmp_path / "ck")
+    st, cut = loop.fit(fresh(), data, lm_loss(m, "last"), 2, run=loop.Run(checkpointer=ck), callbacks=[StopAfter3()])
+    assert int(st.step) == 3 and len(cut) == 1 and cut[0]["epoch_fraction"] == 0.3
+    pos = loop.LoopState.start(ck, fresh(), resume=True)
+    assert (pos.epoch, pos.batch) == (0, 3)
+    st, history = loop.fit(pos, data, lm_loss(m, "last"), 2, run=loop.Run(checkpointer=ck))
+    assert int(st.step) == 20 and [h["epoch"] for h in history] == [1, 2]
+    for x, y in zip(jax.tree.leaves(jax.device_get(straight.params)), jax.tree.leaves(jax.device_get(st.params))):
+        assert np.array_equal(x, y)
+    assert [h["train_loss"] for h in history] == [h["train_loss"] for h in h_straight]
 
 
 def test_plot_history_leaves_the_plotting_backend_alone(tmp_path):

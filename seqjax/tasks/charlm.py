@@ -1,8 +1,9 @@
 """The char-LM experiment: data, model, ``fit``, held-out bits/char, samples, results.
 
-``train(cfg)`` is what ``seqjax charlm train`` runs; ``sample_from_checkpoint`` is
-``seqjax charlm sample``. Held-out bits/char is measured the same way for every model and
-objective: each char of the held-out tail predicted from the 40 chars before it (the lab's
+``run(cfg)`` is what ``seqjax charlm train`` runs (through
+:func:`seqjax.tasks.experiment.run_experiment`); :func:`load` reads a trained model back and
+:func:`sample_from_checkpoint` is ``seqjax charlm sample``. Held-out bits/char is measured
+the same way for every model and objective: each char of the held-out tail predicted from the 40 chars before it (the lab's
 context), and compared with Markov chains fitted on the same training head.
 """
 
@@ -12,6 +13,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,10 +22,11 @@ import numpy as np
 from seqjax import SeqjaxError, configs, markov
 from seqjax.data import batching, text as textdata
 from seqjax.nn.charlm import CharLM, lm_loss, sample, sample_window
-from seqjax.tasks.common import write_results
+from seqjax.tasks.common import library_call
+from seqjax.tasks.experiment import load_run, run_experiment
 from seqjax.train import loop, parallel
-from seqjax.train.callbacks import SampleText
-from seqjax.train.checkpoint import Checkpointer, read_meta
+from seqjax.train.callbacks import ResetCarry, SampleText
+from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.state import TrainState, make_optimizer
 
 LN2 = math.log(2.0)
@@ -42,10 +45,13 @@ def _check(cfg: configs.CharLMConfig) -> None:
 
 
 def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
+    """The char-LM ``cfg`` describes over ``vocab_size`` chars."""
     return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, cfg.unroll)
 
 
 def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
+    """A fresh state from ``cfg.seed``: params, optimizer (a cosine schedule spans
+    ``total_steps``) and, for ``cfg.stateful``, a zero carry for ``cfg.batch_size`` streams."""
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.zeros((2, cfg.seq_len), jnp.int32))
     tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, cfg.lr_schedule, total_steps)
@@ -54,6 +60,7 @@ def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
 
 
 def load_corpus(cfg) -> textdata.CharCorpus:
+    """``cfg.text`` (or Nietzsche), lower-cased into ids, its last ``cfg.valid_fraction`` held out."""
     text = (textdata.read_text(cfg.text, cfg.text_errors) if cfg.text
             else textdata.load_nietzsche(cfg.data_dir or None))
     corpus = textdata.CharCorpus.from_text(text, cfg.valid_fraction)
@@ -64,6 +71,9 @@ def load_corpus(cfg) -> textdata.CharCorpus:
 
 
 def train_data(cfg, corpus):
+    """Training batches for ``cfg.objective``: ``ids int32[B, T]`` with ``labels int32[B]``
+    (``last``: windows every ``cfg.window_step``) or ``int32[B, T]`` (``every``: chunks, or
+    contiguous streams when ``cfg.stateful``); ``T = cfg.seq_len``, ``B = cfg.batch_size``."""
     if cfg.objective == "last":
         x, y = textdata.windows(corpus.train_ids, cfg.seq_len, cfg.window_step)
         return batching.ArrayBatches(x, y, cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -74,12 +84,16 @@ def train_data(cfg, corpus):
 
 
 def heldout_data(corpus, cfg, context: int = 40):
+    """Every held-out char as a label ``int32[B]`` after its ``context`` chars ``int32[B, context]``
+    (the first ones' context reaches into the training text); ``B`` a multiple of the devices."""
     x, y = textdata.context_windows(corpus.valid_ids, corpus.train_ids, context)
     bs = max(cfg.eval_batch_size - cfg.eval_batch_size % jax.device_count(), jax.device_count())
     return batching.ArrayBatches(x, y, bs)
 
 
 def markov_bpc(corpus, orders) -> dict:
+    """``markov_order{k}_bpc``: held-out bits/char of an order-``k`` chain fitted on the training
+    text, for each ``k`` in ``orders``."""
     chars = list(corpus.vocab.chars)
     train = [chars[i] for i in corpus.train_ids]
     held = [chars[i] for i in corpus.valid_ids]
@@ -128,25 +142,24 @@ def lab_seed_text(corpus: textdata.CharCorpus, seed: int, epoch: int) -> str:
     return corpus.vocab.decode(corpus.train_ids[i:i + 39])
 
 
-def train(cfg: configs.CharLMConfig) -> dict:
-    """Train, evaluate and sample; returns the final metrics (and writes ``cfg.results``)."""
+def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
+    """Train, evaluate and sample (``seqjax charlm train``); returns the run's results.
+
+    Returns ``heldout_bpc`` (bits/char of the last epoch on the held-out tail), the Markov
+    chains' ``markov_order{k}_bpc`` on the same tail, ``history`` (one metrics dict per epoch,
+    with the samples), ``wall_time_s`` and ``train_steps``; also written to ``cfg.results``
+    with ``command`` (default: this call, written as Python).
+    """
+    started = time.time()
     _check(cfg)
-    t_start = time.time()
     corpus = load_corpus(cfg)
     data = train_data(cfg, corpus)
     held = heldout_data(corpus, cfg)
     model = build_model(cfg, len(corpus.vocab))
-    state = init_state(cfg, model, cfg.epochs * len(data))
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = Checkpointer(out / "checkpoints")
-    state, start, history, partial = ckpt.start(state, cfg.resume)
-    t_start -= loop.elapsed_before(history)  # a resumed run counts its earlier part too
     print(f"{len(corpus.train_ids):,} training chars, {len(corpus.valid_ids):,} held out, "
           f"{len(corpus.vocab)} distinct; {len(data)} batches of {cfg.batch_size} per epoch; "
           f"devices: {jax.device_count()}")
-    last_loss = lm_loss(model, "last")
-    eval_step = loop.make_eval_step(last_loss)
+    eval_step = loop.make_eval_step(lm_loss(model, "last"))
     mesh = parallel.make_mesh()
 
     def valid_fn(state):
@@ -155,55 +168,67 @@ def train(cfg: configs.CharLMConfig) -> dict:
 
     temps = [float(t) for t in cfg.temperatures.split(",")]
     generate = make_generator(model, corpus.vocab, cfg.sample_length, default_sample_method(cfg), cfg.seq_len)
-    sampler = SampleText(generate, lambda epoch: lab_seed_text(corpus, cfg.seed, epoch), temps, cfg.seed)
-    run = loop.Run(out, started=t_start, ckpt_every=cfg.ckpt_every, time_budget_s=60 * cfg.minutes,
-                   checkpointer=ckpt, meta={"config": dataclasses.asdict(cfg), "vocab": corpus.vocab.chars, "kind": "charlm"})
-    reset = (lambda c: jax.tree.map(jnp.zeros_like, c)) if cfg.stateful else None
-    state, history = loop.fit(state, data, lm_loss(model, cfg.objective), cfg.epochs, run=run,
-                              callbacks=[sampler], mesh=mesh, start=start, history=history, partial=partial,
-                              reset_carry=reset, valid_fn=valid_fn, desc="charlm")
-    ckpt.close()
-    final = dict(history[-1]) if history else {}
-    mk = markov_bpc(corpus, [int(k) for k in cfg.markov_orders.split(",") if k])
-    print("held-out bits/char: " + ", ".join(
-        [f"{cfg.cell} {final.get('heldout_bpc', float('nan')):.4f}"] + [f"{k.split('_')[1]} {v:.4f}" for k, v in mk.items()]))
-    curves = [{k: v for k, v in h.items() if k in ("epoch", "train_loss", "heldout_loss", "heldout_bpc")}
-              for h in history]
-    title = f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}"
-    loop.plot_history(curves, out / "curves.png", title)
-    if cfg.results:
-        loop.plot_history(curves, Path(cfg.results).with_suffix(".png"), title)
-    result = {"heldout_bpc": final.get("heldout_bpc"), **mk, "history": history,
-              "wall_time_s": time.time() - t_start, "train_steps": int(jax.device_get(state.step))}
-    if cfg.results:
-        write_results(cfg.results, cfg, **result)
-    return result
+    callbacks = [SampleText(generate, lambda epoch: lab_seed_text(corpus, cfg.seed, epoch), temps, cfg.seed)]
+    if cfg.stateful:
+        callbacks.append(ResetCarry(lambda c: jax.tree.map(jnp.zeros_like, c)))
+
+    def finish(position: loop.LoopState) -> dict:
+        final = dict(position.history[-1]) if position.history else {}
+        mk = markov_bpc(corpus, [int(k) for k in cfg.markov_orders.split(",") if k])
+        print("held-out bits/char: " + ", ".join(
+            [f"{cfg.cell} {final.get('heldout_bpc', float('nan')):.4f}"]
+            + [f"{k.split('_')[1]} {v:.4f}" for k, v in mk.items()]))
+        return {"heldout_bpc": final.get("heldout_bpc"), **mk, "history": position.history,
+                "wall_time_s": time.time() - position.started,
+                "train_steps": int(jax.device_get(position.state.step))}
+
+    return run_experiment(
+        cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data, lm_loss(model, cfg.objective),
+        started=started, command=command or library_call("seqjax.tasks.charlm.run", cfg),
+        meta={"vocab": corpus.vocab.chars}, valid_fn=valid_fn, callbacks=callbacks, ckpt_every=cfg.ckpt_every,
+        desc="charlm", finish=finish, curves=lambda k: k in ("train_loss", "heldout_loss", "heldout_bpc"),
+        title=f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}")
+
+
+train = run  # the verb's name: ``seqjax charlm train``
+
+
+class Trained(NamedTuple):
+    """A char-LM loaded from a run: its config, vocab, model and parameters."""
+
+    cfg: configs.CharLMConfig
+    vocab: textdata.CharVocab
+    model: CharLM
+    params: dict
+
+
+def load(checkpoint: str) -> Trained:
+    """The char-LM of a run folder (``train --out`` / ``import-torch --out``) or its
+    ``checkpoints`` directory, for sampling."""
+    saved = load_run(checkpoint, "charlm")
+    cfg = configs.CharLMConfig(**saved.meta["config"])
+    vocab = textdata.CharVocab(saved.meta["vocab"])
+    model = build_model(cfg, len(vocab))
+    template = init_state(dataclasses.replace(cfg, stateful=False), model, 1)
+    if cfg.stateful:
+        template = template.replace(carry=model.zero_state(cfg.batch_size))
+    return Trained(cfg, vocab, model, saved.restore(template).params)
 
 
 def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, length: int,
                            seed: int = 0, method: str | None = None) -> str:
-    """Generate ``length`` chars after ``seed_text`` with the model saved in ``checkpoint``.
+    """Generate ``length`` chars after ``seed_text`` with the model saved in ``checkpoint`` (``seqjax
+    charlm sample``).
 
     ``method``: ``window`` or ``stateful``; ``None`` = the one that matches how the model was
     trained (:func:`default_sample_method`)."""
-    meta = read_meta(checkpoint)
-    if meta.get("kind") != "charlm":
-        raise SeqjaxError(f"{checkpoint}: not a charlm checkpoint (kind {meta.get('kind')!r})")
-    cfg = configs.CharLMConfig(**meta["config"])
-    vocab = textdata.CharVocab(meta["vocab"])
     if not seed_text:
         raise SeqjaxError("--seed-text: give at least one character to start from")
+    lm = load(checkpoint)
     seed_text = seed_text.lower()
-    vocab.encode(seed_text)  # clear error for chars outside the vocab
-    model = build_model(cfg, len(vocab))
-    gen = make_generator(model, vocab, length, method or default_sample_method(cfg), cfg.seq_len)
-    template = init_state(dataclasses.replace(cfg, stateful=False), model, 1)
-    if cfg.stateful:
-        template = template.replace(carry=model.zero_state(cfg.batch_size))
-    ckpt = Checkpointer(Path(checkpoint).absolute())
-    state, _ = ckpt.restore(template)
-    ckpt.close()
-    return gen(state.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]
+    lm.vocab.encode(seed_text)  # clear error for chars outside the vocab
+    gen = make_generator(lm.model, lm.vocab, length, method or default_sample_method(lm.cfg), lm.cfg.seq_len)
+    return gen(lm.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]
 
 
 def import_torch(cfg: configs.CharLMConfig, state_dict: str, chars: str) -> Path:

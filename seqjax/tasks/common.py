@@ -1,4 +1,4 @@
-"""Helpers shared by the experiments: machine description, results JSON, run directories."""
+"""Helpers shared by the experiments: machine description, the command of a run, results JSON."""
 
 from __future__ import annotations
 
@@ -35,8 +35,19 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
-def write_results(path: str | Path, cfg, **fields) -> None:
-    """One JSON per run: config, command, machine and whatever the experiment measured.
+def library_call(function: str, cfg, *args) -> str:
+    """The Python call that reproduces a run started from the library (a notebook, a script):
+    ``function(Config(field=value, ...), *args)`` with the fields that differ from the defaults.
+    The CLI passes its own command line instead."""
+    fields = ", ".join(f"{f.name}={getattr(cfg, f.name)!r}" for f in dataclasses.fields(cfg)
+                       if getattr(cfg, f.name) != f.default)
+    rest = "".join(f", {a!r}" for a in args)
+    return f"{function}({type(cfg).__name__}({fields}){rest})"
+
+
+def write_results(path: str | Path, cfg, command: str, **fields) -> None:
+    """One JSON per run: ``command`` (what produced it), config, machine and whatever the
+    experiment measured.
 
     Written by process 0 only when several processes share a run.
     """
@@ -44,8 +55,6 @@ def write_results(path: str | Path, cfg, **fields) -> None:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cli = sys.argv[0].endswith(("seqjax", "seqjax/cli.py"))  # the console script or python -m seqjax.cli
-    record = {"command": "seqjax " + " ".join(sys.argv[1:]) if cli else " ".join(sys.argv),
-              "config": dataclasses.asdict(cfg), "machine": machine(), **fields}
+    record = {"command": command, "config": dataclasses.asdict(cfg), "machine": machine(), **fields}
     path.write_text(json.dumps(record, indent=1, default=float) + "\n")
     print(f"results written to {path}")

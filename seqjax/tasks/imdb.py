@@ -1,8 +1,10 @@
 """The IMDB experiment: reviews -> tokens -> vocab -> bucketed batches -> ``fit`` -> test.
 
-The test set is evaluated with the parameters of the epoch with the lowest validation loss
-(as the tutorial does). Vocab and config are saved in every checkpoint, so
-:func:`predict` needs only the checkpoint directory.
+``run(cfg)`` is ``seqjax imdb train`` (through :func:`seqjax.tasks.experiment.run_experiment`);
+:func:`load` / :class:`Predictor`, :func:`predict` and :func:`evaluate_run` read a trained run
+back. The test set is evaluated with the parameters of the epoch with the lowest validation
+loss (as the tutorial does). Vocab and config are saved in every checkpoint, so
+:func:`predict` needs only the run folder.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from seqjax.data import glove, imdb, tokenize
 from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import ENCODERS, TextClassifier, bce_loss
-from seqjax.tasks.common import write_results
+from seqjax.tasks.common import library_call, write_results
+from seqjax.tasks.experiment import load_run, run_experiment
 from seqjax.train import loop
 from seqjax.train.callbacks import KeepBest
-from seqjax.train.checkpoint import Checkpointer, read_meta
+from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.state import TrainState, make_optimizer
 
 # The lab's / tutorial's hyperparameters per model (fields of ImdbConfig left at 0 / "").
@@ -58,6 +61,7 @@ def add_bigrams(tokens: list[str]) -> list[str]:
 
 
 def preprocess(cfg, texts: list[str]) -> list[list[str]]:
+    """Each text's tokens by ``cfg.tokenizer`` (and their bigrams for FastText)."""
     tok = tokenize.get_tokenizer(cfg.tokenizer)
     toks = [tok(t) for t in texts]
     return [add_bigrams(t) for t in toks] if cfg.model == "fasttext" else toks
@@ -78,10 +82,13 @@ def boundaries(cfg, seqs) -> tuple[int, ...]:
 
 
 def min_len(cfg) -> int:
+    """The shortest padded length ``cfg.model`` accepts."""
     return 5 if cfg.model == "cnn" else 1  # the widest Kim filter
 
 
 def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
+    """A fresh state from ``cfg.seed``; the embedding ``float32[V, E]`` from the vectors ``wv``
+    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero."""
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
     if wv is not None:
@@ -130,38 +137,38 @@ def prepare(cfg: configs.ImdbConfig):
     return cfg, vocab, sets, wv
 
 
-def train(cfg: configs.ImdbConfig) -> dict:
-    t_start = time.time()
+def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
+    """Train, keep the best epoch, test (``seqjax imdb train``); returns the run's results.
+
+    Returns ``test_loss`` / ``test_accuracy`` (the params of the epoch with the lowest
+    validation loss, on the test split), ``best_epoch``, ``history``, ``wall_time_s``,
+    ``epoch_time_s``, ``vectors`` and ``vocab_size``; also written to ``cfg.results`` with
+    ``command`` (default: this call, written as Python).
+    """
+    started = time.time()
     cfg, vocab, sets, wv = prepare(cfg)
     model = build_model(cfg, len(vocab))
-    state = init_state(cfg, model, vocab, wv)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = Checkpointer(out / "checkpoints")
-    state, start, history, partial = ckpt.start(state, cfg.resume)
-    t_start -= loop.elapsed_before(history)  # a resumed run counts its earlier part too
-    best = KeepBest("valid_loss", out / "best_params.msgpack")
-    best.resume(state.params, history)
     loss = bce_loss(model)
-    run = loop.Run(out, started=t_start, checkpointer=ckpt, time_budget_s=60 * cfg.minutes,
-                   meta={"config": dataclasses.asdict(cfg), "vocab": vocab.itos, "kind": "imdb"})
-    state, history = loop.fit(state, sets["train"], loss, cfg.epochs, valid=sets["valid"], run=run,
-                              callbacks=[best], start=start, history=history, partial=partial,
-                              desc=f"imdb-{cfg.model}")
-    best_params = best.params if best.params is not None else jax.device_get(state.params)
-    test = loop.evaluate(best_params, sets["test"], loss, desc="test")
-    ckpt.close()
-    print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  accuracy {100 * test['accuracy']:.2f}%")
-    curves = [{k: v for k, v in h.items() if k.endswith(("loss", "accuracy")) or k == "epoch"} for h in history]
-    loop.plot_history(curves, out / "curves.png", f"IMDB {cfg.model}")
-    result = {"test_loss": test["loss"], "test_accuracy": test["accuracy"], "best_epoch": best.epoch,
-              "history": history, "wall_time_s": time.time() - t_start,
-              "epoch_time_s": [h["train_time_s"] for h in history],
-              "vectors": cfg.vectors, "vocab_size": len(vocab)}
-    if cfg.results:
-        loop.plot_history(curves, Path(cfg.results).with_suffix(".png"), f"IMDB {cfg.model}")
-        write_results(cfg.results, cfg, **result)
-    return result
+    best = KeepBest("valid_loss", Path(cfg.out) / "best_params.msgpack")
+
+    def finish(position: loop.LoopState) -> dict:
+        best_params = best.params if best.params is not None else jax.device_get(position.state.params)
+        test = loop.evaluate(best_params, sets["test"], loss, desc="test")
+        print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  "
+              f"accuracy {100 * test['accuracy']:.2f}%")
+        return {"test_loss": test["loss"], "test_accuracy": test["accuracy"], "best_epoch": best.epoch,
+                "history": position.history, "wall_time_s": time.time() - position.started,
+                "epoch_time_s": [h["train_time_s"] for h in position.history],
+                "vectors": cfg.vectors, "vocab_size": len(vocab)}
+
+    return run_experiment(
+        cfg, "imdb", init_state(cfg, model, vocab, wv), sets["train"], loss, started=started,
+        command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos},
+        valid=sets["valid"], callbacks=[best], desc=f"imdb-{cfg.model}", finish=finish,
+        curves=lambda k: k.endswith(("loss", "accuracy")), title=f"IMDB {cfg.model}")
+
+
+train = run  # the verb's name: ``seqjax imdb train``
 
 
 def _limit(split: imdb.Split, n: int, seed: int) -> imdb.Split:
@@ -171,20 +178,16 @@ def _limit(split: imdb.Split, n: int, seed: int) -> imdb.Split:
 
 
 class Predictor:
-    """A trained classifier loaded from a checkpoint directory (vocab and config inside)."""
+    """A trained classifier loaded from a run folder or its ``checkpoints`` directory (vocab and
+    config inside): ``Predictor(checkpoint)(texts)`` -> probabilities of *positive*."""
 
     def __init__(self, checkpoint: str):
-        meta = read_meta(checkpoint)
-        if meta.get("kind") != "imdb":
-            raise SeqjaxError(f"{checkpoint}: not an IMDB checkpoint (kind {meta.get('kind')!r})")
-        self.cfg = configs.ImdbConfig(**meta["config"])
-        self.vocab = Vocab(meta["vocab"], [0] * len(meta["vocab"]))
-        self.model = build_model(self.cfg, len(self.vocab), meta.get("arch"))
-        ck = Checkpointer(Path(checkpoint).absolute())
-        state, _ = ck.restore(init_state(self.cfg, self.model, self.vocab))
-        self.step = ck.latest_step()
-        ck.close()
-        self.params = state.params
+        saved = load_run(checkpoint, "imdb")
+        self.directory, self.step = saved.directory, saved.step
+        self.cfg = configs.ImdbConfig(**saved.meta["config"])
+        self.vocab = Vocab(saved.meta["vocab"], [0] * len(saved.meta["vocab"]))
+        self.model = build_model(self.cfg, len(self.vocab), saved.meta.get("arch"))
+        self.params = saved.restore(init_state(self.cfg, self.model, self.vocab)).params
         self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
 
     def __call__(self, texts: list[str]) -> np.ndarray:
@@ -199,7 +202,23 @@ class Predictor:
         return np.asarray(self._apply(self.params, b["ids"], b["lengths"]))
 
 
-def evaluate_run(run: str, cfg: configs.ImdbConfig) -> dict:
+def load(checkpoint: str) -> Predictor:
+    """The classifier of a run folder or its ``checkpoints`` directory, ready to predict."""
+    return Predictor(checkpoint)
+
+
+def predict(checkpoint: str, texts: list[str]) -> np.ndarray:
+    """``seqjax imdb predict``: print each text's probability of *positive* and its label;
+    returns the probabilities, ``float32[len(texts)]``."""
+    if not texts:
+        raise SeqjaxError('seqjax imdb predict --checkpoint DIR "text" ...: give at least one text')
+    probs = load(checkpoint)(texts)
+    for t, p in zip(texts, probs):
+        print(f"{p:.4f}  {'positive' if p > 0.5 else 'negative'}  {t}")
+    return probs
+
+
+def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     """``seqjax imdb evaluate --run RUN``: test loss and accuracy of a run folder's classifier.
 
     ``run``: a run folder (``imdb train --out`` or ``imdb import-torch --out``) or its
@@ -211,7 +230,7 @@ def evaluate_run(run: str, cfg: configs.ImdbConfig) -> dict:
     import flax.serialization
 
     ckdir = Path(run) / "checkpoints" if (Path(run) / "checkpoints").is_dir() else Path(run)
-    pred = Predictor(str(ckdir))
+    pred = load(str(ckdir))
     params, which = pred.params, f"{ckdir} step {pred.step}"
     best = ckdir.parent / "best_params.msgpack"
     if best.is_file():
@@ -229,7 +248,7 @@ def evaluate_run(run: str, cfg: configs.ImdbConfig) -> dict:
     out = {"run": str(run), "params": which, "test_loss": m["loss"], "test_accuracy": m["accuracy"],
            "test_reviews": len(test)}
     if cfg.results:
-        write_results(cfg.results, pred.cfg, **out)
+        write_results(cfg.results, pred.cfg, command or library_call("seqjax.tasks.imdb.evaluate_run", cfg, run), **out)
     return out
 
 

@@ -1,30 +1,148 @@
-"""Epoch-end callbacks for :func:`seqjax.train.loop.fit`: ``on_epoch_end(epoch, state, metrics)``.
+"""Hooks of :func:`seqjax.train.loop.fit`: the loop's own jobs and an experiment's extras.
 
-A callback may add entries to ``metrics`` (they go to the JSONL log and the history) and
-returns True to stop training. With several processes every process calls every callback with
-the same replicated state and metrics (so stop decisions agree); only process 0 prints or
-writes files.
+A callback subclasses :class:`Callback` and overrides the hooks it needs. ``fit`` calls, on
+every hook in order (the experiment's callbacks first, then the :class:`~seqjax.train.loop.Run`'s
+:class:`Log`, :class:`TimeBudget` and :class:`Checkpoint`):
+
+* ``on_train_start(loop)`` once, with the :class:`~seqjax.train.loop.LoopState` a run starts
+  or resumes from;
+* ``on_epoch_start(loop)`` before each epoch's first step (``loop.batch > 0`` when a resumed
+  epoch continues);
+* ``on_step(loop)`` after each step that does not end the epoch; a True return asks to end
+  training after this step (the epoch is then recorded as cut short). With several
+  processes the wishes are combined across processes at every metrics read, so all stop
+  after the same step;
+* ``on_epoch_end(loop, metrics)`` once the epoch's ``metrics`` are in ``loop.history`` and
+  ``loop``'s position is past the epoch (or, for an epoch cut short, at the cut). A callback
+  may add entries to ``metrics`` (later hooks log and save them); a True return stops training;
+* ``on_interrupt(loop)`` on Ctrl-C / SIGTERM, at a step boundary, before the loop raises
+  ``KeyboardInterrupt``.
+
+With several processes every process calls every hook with the same replicated state and
+metrics (so stop decisions agree); only process 0 prints or writes files other than the
+checkpoint (which every process takes part in).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import flax.serialization
 import jax
 
 from seqjax.train import parallel
 
+if TYPE_CHECKING:
+    from seqjax.train.loop import LoopState
 
-class SampleText:
+
+class Callback:
+    """Base of every hook; each method does nothing unless overridden."""
+
+    def on_train_start(self, loop: LoopState) -> None:
+        pass
+
+    def on_epoch_start(self, loop: LoopState) -> None:
+        pass
+
+    def on_step(self, loop: LoopState) -> bool | None:
+        pass
+
+    def on_epoch_end(self, loop: LoopState, metrics: dict) -> bool | None:
+        pass
+
+    def on_interrupt(self, loop: LoopState) -> None:
+        pass
+
+
+# ---- the loop's own jobs (built by seqjax.train.loop.Run) ------------------------------------
+class Log(Callback):
+    """The epoch's metrics: one JSON line appended to ``path`` (``log.jsonl``, when given) and
+    one printed line (scalars only), from process 0."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else None
+
+    def on_epoch_end(self, loop, metrics):
+        if not parallel.is_main():
+            return
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+        print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in metrics.items() if not isinstance(v, (list, dict))))
+
+
+class TimeBudget(Callback):
+    """End training once ``seconds`` of training time (``loop.train_s``, every epoch of the
+    run, resumed parts included) are spent: mid-epoch (the epoch is recorded as cut short and
+    resumes at the cut) or at an epoch end. ``seconds`` 0 = no budget."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def _over(self, loop) -> bool:
+        return bool(self.seconds) and loop.train_s >= self.seconds
+
+    def on_step(self, loop):
+        return self._over(loop)
+
+    def on_epoch_end(self, loop, metrics):
+        over = self._over(loop)
+        if jax.process_count() > 1:
+            over, = parallel.agree(over)
+        if over and parallel.is_main():
+            print(f"time budget of {self.seconds / 60:.1f} min of training spent; stopped")
+        return over
+
+
+class Checkpoint(Callback):
+    """Save the :class:`~seqjax.train.loop.LoopState` with ``meta`` (config, vocab, ...) through
+    ``checkpointer``: every ``every`` steps (0 = never mid-epoch), at each epoch end, and on
+    Ctrl-C / SIGTERM (then it says where to resume). A step already saved is not written again."""
+
+    def __init__(self, checkpointer, meta: dict | None = None, every: int = 0):
+        self.checkpointer, self.meta, self.every = checkpointer, dict(meta or {}), every
+
+    def on_step(self, loop):
+        if self.every and int(jax.device_get(loop.state.step)) % self.every == 0:
+            loop.save(self.checkpointer, self.meta)
+
+    def on_epoch_end(self, loop, metrics):
+        loop.save(self.checkpointer, self.meta)
+
+    def on_interrupt(self, loop):
+        loop.save(self.checkpointer, self.meta)
+        if parallel.is_main():
+            print(f"\ninterrupted: checkpoint saved at epoch {loop.epoch + 1}, batch {loop.batch}; "
+                  f"run again with --resume to continue")
+
+
+# ---- an experiment's extras ------------------------------------------------------------------
+class ResetCarry(Callback):
+    """Stateful models: ``carry -> carry`` applied to ``loop.state.carry`` at each epoch's start
+    (not when a resumed epoch continues mid-way)."""
+
+    def __init__(self, reset: Callable):
+        self.reset = reset
+
+    def on_epoch_start(self, loop):
+        if loop.batch == 0:
+            loop.state = loop.state.replace(carry=self.reset(loop.state.carry))
+
+
+class SampleText(Callback):
     """Print (and record in ``metrics["samples"]``) text generated at several temperatures.
 
     Args:
-      generate: ``(params, seed_text, temperatures, key) -> list[str]``.
-      seed_texts: ``epoch -> str`` (the lab draws a random 39-char window each epoch).
-      temperatures: e.g. ``(0.2, 0.5, 1.0, 1.2)``. seed: base of the sampling key.
+      generate: ``(params, seed_text, temperatures, key) -> list[str]``, one text per temperature.
+      seed_texts: ``epoch -> str`` (0-based epoch; the lab draws a random 39-char window each epoch).
+      temperatures: e.g. ``(0.2, 0.5, 1.0, 1.2)``. seed: base of the sampling key, folded with
+        the 0-based epoch.
     """
 
     def __init__(self, generate: Callable, seed_texts: Callable[[int], str],
@@ -32,11 +150,12 @@ class SampleText:
         self.generate, self.seed_texts, self.temperatures = generate, seed_texts, tuple(temperatures)
         self.seed, self.echo = seed, echo
 
-    def on_epoch_end(self, epoch, state, metrics):
+    def on_epoch_end(self, loop, metrics):
+        epoch = metrics["epoch"] - 1
         seed_text = self.seed_texts(epoch)
         key = jax.random.fold_in(jax.random.PRNGKey(self.seed), epoch)
         # Params spread over several processes are fetched first: sampling is local work.
-        params = jax.device_get(state.params) if jax.process_count() > 1 else state.params
+        params = jax.device_get(loop.state.params) if jax.process_count() > 1 else loop.state.params
         texts = self.generate(params, seed_text, self.temperatures, key)
         metrics["seed_text"] = seed_text
         metrics["samples"] = {str(t): s for t, s in zip(self.temperatures, texts)}
@@ -46,36 +165,25 @@ class SampleText:
                 print(f"--- temperature {t}:\n{seed_text}{s}\n")
 
 
-class EarlyStop:
-    """Stop when ``metric`` (lower is better) has not improved for ``patience`` epochs."""
-
-    def __init__(self, metric: str = "valid_loss", patience: int = 3):
-        self.metric, self.patience, self.best, self.bad = metric, patience, math.inf, 0
-
-    def on_epoch_end(self, epoch, state, metrics):
-        v = metrics.get(self.metric, math.inf)
-        if v < self.best:
-            self.best, self.bad = v, 0
-        else:
-            self.bad += 1
-        return self.bad >= self.patience
-
-
-class KeepBest:
+class KeepBest(Callback):
     """Keep the params with the lowest ``metric`` (e.g. to score the test set with).
 
-    With ``path``, the best params are also written there (msgpack) on each improvement, and
-    :meth:`resume` reloads them, so a resumed run still tests the best epoch.
+    With ``path``, the best params are also written there (msgpack) on each improvement, and a
+    resumed run reloads them (:meth:`resume`, called at the start of training), so it still
+    tests the best epoch.
     """
 
     def __init__(self, metric: str = "valid_loss", path=None):
         self.metric, self.best, self.params, self.epoch, self.path = metric, math.inf, None, None, path
 
-    def on_epoch_end(self, epoch, state, metrics):
+    def on_train_start(self, loop):
+        self.resume(loop.state.params, loop.history)
+
+    def on_epoch_end(self, loop, metrics):
         v = metrics.get(self.metric, math.inf)
         if v < self.best:
-            self.best, self.epoch = v, epoch + 1
-            self.params = jax.device_get(state.params)
+            self.best, self.epoch = v, metrics["epoch"]
+            self.params = jax.device_get(loop.state.params)
             if self.path is not None and parallel.is_main():
                 tmp = f"{self.path}.tmp"
                 with open(tmp, "wb") as f:

@@ -1,8 +1,10 @@
 """Orbax checkpoints: the TrainState plus a JSON ``meta`` record in one atomic step directory.
 
 ``meta`` carries what a run needs besides arrays: the iterator position (``epoch``,
-``batch``), the config, the vocab and the metric history — so ``--resume`` continues
-exactly and ``predict``/``sample`` need nothing but the directory.
+``batch``), the metric sums of a part-trained epoch (``partial``), the metric history (the
+fields of :class:`seqjax.train.loop.LoopState`, which saves and resumes them), the config,
+the vocab and the run's ``kind`` — so ``--resume`` continues exactly and
+``predict``/``sample`` need nothing but the directory.
 
 Layout: ``DIR/<step>/{state,meta}`` (orbax ``CheckpointManager`` + ``ocp.args.Composite``).
 Restoring uses an abstract target built from a fresh state, so optimizer state comes back
@@ -67,36 +69,12 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return got.state, got.meta
 
-    def start(self, state, resume: bool):
-        """Where a run begins: ``(state, (epoch, batch), history, partial sums)``.
-
-        With ``resume`` and a checkpoint present, everything comes from the latest one; a
-        checkpoint present without ``resume`` is an error (a new run would overwrite it).
-        """
-        if self.latest_step() is None:
-            return state, (0, 0), [], None
-        if not resume:
-            raise SeqjaxError(f"{self.directory} already holds a run; pass --resume to continue it "
-                              f"or choose another --out")
-        state, meta = self.restore(state)
-        start = (meta["epoch"], meta["batch"])
-        if parallel.is_main():
-            print(f"resumed from {self.directory} at epoch {start[0] + 1}, batch {start[1]}")
-        return state, start, meta["history"], meta.get("partial")
+    def read_meta(self, step: int | None = None) -> dict:
+        """The ``meta`` record of ``step`` (default: latest), no arrays restored."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise SeqjaxError(f"{self.directory}: no checkpoint found inside; train first or check the path")
+        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
     def close(self) -> None:
         self.manager.close()
-
-
-def read_meta(directory: str | os.PathLike) -> dict:
-    """The ``meta`` record of the latest checkpoint in ``directory`` (no arrays restored)."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise SeqjaxError(f"{d}: no such checkpoint directory; pass the --out/--checkpoint of a training run")
-    mgr = ocp.CheckpointManager(d.absolute())
-    step = mgr.latest_step()
-    if step is None:
-        raise SeqjaxError(f"{d}: no checkpoint found inside; train first or check the path")
-    meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    mgr.close()
-    return meta

@@ -1,19 +1,24 @@
-"""The one generic training loop: ``fit`` and ``evaluate``, used by every experiment.
+"""The one generic training loop: ``fit`` over ``train_epoch`` and ``evaluate``.
 
 An experiment supplies a ``loss_fn(params, batch, rng, train) -> (mean_loss, (sums, aux))``
-where ``sums`` are metric *sums* with a ``count`` entry (``loss``, ``correct``, ...) and
-``aux`` may hold ``carry`` (model state for the next batch). Datasets are objects with
+where ``sums`` are metric *sums* (``float32[]``) with a ``count`` entry (``loss``, ``correct``,
+...) and ``aux`` may hold ``carry`` (model state for the next batch). Datasets are objects with
 ``len()`` and ``batches(epoch, start)`` yielding dicts of numpy arrays (see
-:mod:`seqjax.data.batching`).
+:mod:`seqjax.data.batching`): ``weights float32[B]`` and the model's inputs and labels.
 
 The train step is pure and jit-compiled with the state donated: it folds ``state.step``
 into the run's key (so dropout is a function of the seed and the step alone), computes
 gradients of the weighted-mean loss of the *global* batch (exact under data parallelism),
 applies them, and returns the metric sums plus the gradient norm and a non-finite flag.
-The host reads metrics every ``log_every`` steps (one device sync), stops with a clear
-message on a non-finite loss (the last checkpoint, written before, stays good), writes a
-checkpoint every ``ckpt_every`` steps and at each epoch end, and on Ctrl-C or SIGTERM saves
-and exits.
+
+Where a run stands is one :class:`LoopState` (train state, epoch, batch, history, partial
+metric sums, elapsed time), saved and resumed in one call each. :func:`fit` runs epochs of
+:func:`train_epoch`, then :func:`evaluate` on held-out data. :func:`train_epoch` reads the
+metrics every ``log_every`` steps (one device sync) and stops with a clear message on a
+non-finite loss (the last checkpoint, written before, stays good); on Ctrl-C or SIGTERM it
+finishes the step, lets the hooks save, and raises ``KeyboardInterrupt``. Logging
+(``log.jsonl`` and the printed epoch line), checkpointing and the time budget are hooks
+(:mod:`seqjax.train.callbacks`) that :class:`Run` configures.
 
 With several processes (:mod:`seqjax.train.parallel`) every process runs this loop on its own
 rows of the same global batches. Only process 0 prints, draws progress bars and writes the
@@ -25,8 +30,8 @@ metrics read (``log_every`` steps) and at epoch ends, so all stop after the same
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import math
 import signal
 import threading
@@ -43,10 +48,12 @@ from tqdm.auto import tqdm
 
 from seqjax import SeqjaxError
 from seqjax.train import parallel
+from seqjax.train.callbacks import Callback, Checkpoint, Log, TimeBudget
 
 
 def finalize(sums: dict) -> dict:
-    """Metric sums -> means: ``loss``, ``accuracy`` (and ``bpc`` = loss / ln 2 when asked)."""
+    """Metric sums (``float32[]`` each, with ``count``) -> host floats: mean ``loss``, ``count``
+    and, where ``correct`` is summed, ``accuracy``."""
     s = {k: float(v) for k, v in jax.device_get(sums).items()}
     n = max(s.get("count", 0.0), 1.0)
     out = {"loss": s["loss"] / n, "count": s.get("count", 0.0)}
@@ -57,6 +64,10 @@ def finalize(sums: dict) -> dict:
 
 def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
     """``train_step(state, batch) -> (state, sums)``, jit-compiled, state donated.
+
+    ``batch``: a dict of arrays with a leading batch axis ``B`` (``weights float32[B]``, 0 on
+    padding rows); ``sums``: ``float32[]`` metric sums of the batch plus ``grad_norm`` and
+    ``nonfinite`` (1.0 when the loss or the gradient is not finite).
 
     With a ``mesh`` of several devices the gradient is computed under ``shard_map``: each device
     differentiates its own rows, and the per-device gradients are summed once per step, weighted
@@ -102,7 +113,10 @@ def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
 
 
 def make_eval_step(loss_fn: Callable) -> Callable:
-    """``eval_step(params, batch, carry) -> (sums, carry)``, jit-compiled, no dropout."""
+    """``eval_step(params, batch, carry) -> (sums, carry)``, jit-compiled, no dropout.
+
+    ``sums``: ``float32[]`` metric sums of ``batch`` (rows of weight 0 count for nothing);
+    ``carry``: the model state after the batch (``None`` for models without one)."""
 
     def eval_step(params, batch, carry):
         if carry is not None:
@@ -147,7 +161,10 @@ class _Pace:
 
 def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step=None,
              carry=None, desc: str = "eval") -> dict:
-    """Mean metrics of ``params`` over every example of ``data`` (padding rows weigh 0)."""
+    """Mean metrics of ``params`` over every example of ``data`` (padding rows weigh 0).
+
+    Give ``loss_fn`` or a compiled ``eval_step`` (:func:`make_eval_step`). Returns host
+    floats: ``loss``, ``count`` and, for classifiers, ``accuracy`` (see :func:`finalize`)."""
     mesh = mesh or parallel.make_mesh()
     eval_step = eval_step or make_eval_step(loss_fn)
     params = parallel.replicate(params, mesh)
@@ -161,24 +178,82 @@ def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step
 
 
 @dataclasses.dataclass
-class Run:
-    """What ``fit`` needs besides the state: where to log and checkpoint, and how often."""
+class LoopState:
+    """Where a training run stands: what :func:`fit` advances and a checkpoint holds.
 
-    workdir: Path | None = None
-    log_every: int = 20
-    ckpt_every: int = 0  # steps; 0 = only at epoch ends
-    time_budget_s: float = 0.0  # stop once this much training time (all epochs) is spent; 0 = none
-    meta: dict = dataclasses.field(default_factory=dict)  # config, vocab: saved with checkpoints
-    checkpointer: Any = None
-    is_main: bool | None = None  # prints, bars and log.jsonl; None: process 0 of a multi-process run
-    # Wall-clock origin of the whole run, before any resume (so ``time.time() - started`` is the
-    # run's wall time so far); None: when ``fit`` starts, less the wall time its history records.
-    started: float | None = None
+    Attributes:
+      state: the :class:`~seqjax.train.state.TrainState`.
+      epoch: 0-based index of the epoch in progress (= epochs finished).
+      batch: batches of that epoch already trained (0 at an epoch start).
+      history: one metrics dict per finished epoch; the last one may be an epoch cut short by
+        a hook (the time budget): it carries ``epoch_fraction`` and is replaced when the epoch
+        ends.
+      partial: metric sums of those ``batch`` batches (``float32[]`` arrays on the devices while
+        training, host floats once restored), so a resumed epoch's metrics are exact.
+      started: wall-clock origin of the whole run (``time.time()`` at its start, earlier
+        processes of a resumed run counted), from which ``wall_time_s`` is measured.
+      train_s: seconds of training (epochs only, not data preparation or evaluation) of the
+        whole run so far; updated after every step. The time budget reads it.
 
-    def __post_init__(self):
-        if self.time_budget_s < 0:
-            raise SeqjaxError(f"--minutes {self.time_budget_s / 60:g}: give a training-time budget >= 0 "
-                              f"(0 = no limit)")
+    :meth:`save` writes ``state`` with ``epoch``, ``batch``, ``history`` and ``partial`` (the
+    checkpoint's ``meta`` keys); :meth:`start` reads them back and derives ``started`` and
+    ``train_s`` from the history.
+    """
+
+    state: Any
+    epoch: int = 0
+    batch: int = 0
+    history: list = dataclasses.field(default_factory=list)
+    partial: dict | None = None
+    started: float = dataclasses.field(default_factory=time.time)
+    train_s: float = 0.0
+
+    def save(self, checkpointer, meta: dict) -> None:
+        """One checkpoint of this position with ``meta`` (config, vocab, ...) beside it."""
+        sums = ({k: float(v) for k, v in jax.device_get(self.partial).items()}
+                if (self.partial and self.batch) else None)
+        checkpointer.save(self.state, {**meta, "epoch": self.epoch, "batch": self.batch,
+                                       "history": self.history, "partial": sums})
+
+    @classmethod
+    def start(cls, checkpointer, state, resume: bool, since: float | None = None) -> LoopState:
+        """Where a run begins: at ``state`` (epoch 0), or with ``resume`` where the latest
+        checkpoint of ``checkpointer`` left off (its arrays typed like ``state``).
+
+        ``since``: ``time.time()`` when this process began the run (default: now); a resumed
+        run's ``started`` lies before it by the wall time its history records.
+
+        This is where every run's resume is decided (a check of the saved config against the
+        new one, or a fallback past an unreadable latest checkpoint, belongs here).
+
+        Raises:
+          SeqjaxError: a checkpoint is present but ``resume`` is False (a new run would
+            overwrite it).
+        """
+        since = time.time() if since is None else since
+        if checkpointer.latest_step() is None:
+            return cls(state, started=since)
+        if not resume:
+            raise SeqjaxError(f"{checkpointer.directory} already holds a run; pass --resume to continue it "
+                              f"or choose another --out")
+        state, meta = checkpointer.restore(state)
+        history = meta["history"]
+        loop = cls(state, meta["epoch"], meta["batch"], history, meta.get("partial"),
+                   started=since - elapsed_before(history),
+                   train_s=sum(h.get("train_time_s", 0.0) for h in history))
+        if parallel.is_main():
+            print(f"resumed from {checkpointer.directory} at epoch {loop.epoch + 1}, batch {loop.batch}")
+        return loop
+
+    def end_epoch(self, metrics: dict) -> None:
+        """Record the epoch just trained: ``metrics`` replace a cut-short record of the same
+        epoch or are appended; the position moves past the epoch unless it was cut short."""
+        if self.history and self.history[-1]["epoch"] == metrics["epoch"]:
+            self.history[-1] = metrics  # a budget-cut epoch now finished: one record per epoch
+        else:
+            self.history.append(metrics)
+        if "epoch_fraction" not in metrics:
+            self.epoch, self.batch, self.partial = self.epoch + 1, 0, None
 
 
 def elapsed_before(history: list[dict]) -> float:
@@ -191,158 +266,182 @@ def elapsed_before(history: list[dict]) -> float:
     return history[-1].get("wall_time_s", sum(h.get("train_time_s", 0.0) for h in history))
 
 
-def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, run: Run | None = None,
-        callbacks: Iterable = (), mesh=None, start: tuple[int, int] = (0, 0),
-        history: list | None = None, partial: dict | None = None, reset_carry: Callable | None = None,
-        valid_fn: Callable | None = None, desc: str = "train"):
-    """Train ``state`` for ``epochs`` epochs over ``train``; returns ``(state, history)``.
+@dataclasses.dataclass
+class Run:
+    """The loop's own hooks, configured: where to log and checkpoint, how often, for how long.
 
-    Args:
-      start: ``(epoch, batch)`` to resume from (the state must be the checkpointed one).
-      history: per-epoch metric dicts so far (resume); new epochs are appended.
-      partial: metric sums of the interrupted epoch so far (resume), so its metrics are exact.
-      reset_carry: ``carry -> carry`` applied at each epoch start (stateful models).
-      valid_fn: ``state -> dict`` of extra held-out metrics per epoch (default: ``evaluate``
-        on ``valid``).
-      callbacks: objects with ``on_epoch_end(epoch, state, metrics) -> bool | None``
-        (True stops training).
-    Raises:
-      SeqjaxError: on a non-finite loss or gradient (after logging where).
+    Attributes:
+      workdir: ``log.jsonl`` is appended there (process 0); None = print only.
+      log_every: read the metrics (one device sync: progress bar, NaN check, and with several
+        processes the agreement on stopping) every this many steps and at each epoch end.
+      ckpt_every: also checkpoint every this many steps (0 = only at epoch ends).
+      time_budget_s: stop once this much training time (all epochs) is spent; 0 = none.
+      meta: saved with every checkpoint (config, vocab, kind).
+      checkpointer: a :class:`~seqjax.train.checkpoint.Checkpointer`; None = no checkpoints.
     """
-    run = run or Run()
-    if run.is_main is None:
-        run = dataclasses.replace(run, is_main=parallel.is_main())
-    mesh = mesh or parallel.make_mesh()
-    history = list(history or [])
-    train_step = make_train_step(loss_fn, mesh)
-    eval_step = make_eval_step(loss_fn)
-    state = parallel.replicate(state, mesh)
-    log = (run.workdir / "log.jsonl") if (run.workdir and run.is_main) else None
 
-    def save(state, epoch, batch, acc=None):  # a step already saved is kept (Checkpointer.save)
-        if run.checkpointer is not None:
-            sums = {k: float(v) for k, v in jax.device_get(acc).items()} if (acc and batch) else None
-            run.checkpointer.save(state, {**run.meta, "epoch": epoch, "batch": batch,
-                                          "history": history, "partial": sums})
+    workdir: Path | None = None
+    log_every: int = 20
+    ckpt_every: int = 0
+    time_budget_s: float = 0.0
+    meta: dict = dataclasses.field(default_factory=dict)
+    checkpointer: Any = None
 
-    # Ctrl-C (SIGINT) and SIGTERM (a cluster scheduler's notice) set a flag; the loop finishes
-    # the current step, saves, then raises KeyboardInterrupt — never in the middle of a step or
-    # a checkpoint write. With several processes the flag is combined at the next metrics read.
-    interrupted = []
-    old_handlers = {}
+    def __post_init__(self):
+        if self.time_budget_s < 0:
+            raise SeqjaxError(f"--minutes {self.time_budget_s / 60:g}: give a training-time budget >= 0 "
+                              f"(0 = no limit)")
+
+    def hooks(self) -> list[Callback]:
+        """The hooks that log, enforce the time budget and checkpoint, in that order."""
+        hooks = [Log(Path(self.workdir) / "log.jsonl" if self.workdir else None), TimeBudget(self.time_budget_s)]
+        if self.checkpointer is not None:
+            hooks.append(Checkpoint(self.checkpointer, self.meta, self.ckpt_every))
+        return hooks
+
+
+@contextlib.contextmanager
+def _interrupts():
+    """Ctrl-C (SIGINT) and SIGTERM (a cluster scheduler's notice) append to the yielded list
+    instead of raising; the loop finishes the current step, lets the hooks save, then raises
+    ``KeyboardInterrupt`` — never in the middle of a step or a checkpoint write."""
+    flag, old = [], {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            old_handlers[sig] = signal.signal(sig, lambda *_: interrupted.append(1))
+            old[sig] = signal.signal(sig, lambda *_: flag.append(1))
     try:
-        return _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh,
-                       train_step, eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted)
+        yield flag
     finally:
-        for sig, handler in old_handlers.items():
+        for sig, handler in old.items():
             signal.signal(sig, handler)
 
 
-def _epochs(state, train, epochs, start, history, partial, reset_carry, run, mesh, train_step,
-            eval_step, valid, valid_fn, callbacks, log, save, desc, interrupted):
-    epoch0, b0 = start
-    started = run.started if run.started is not None else time.time() - elapsed_before(history)
-    # A budget-cut epoch that is now being finished replaces its cut record when it ends (one record
-    # per epoch, its time and throughput covering both parts); until then the record stays, so a
-    # checkpoint saved on the way still carries it.
-    prior = history[-1] if (b0 and history and history[-1]["epoch"] == epoch0 + 1
-                            and "epoch_fraction" in history[-1]) else None
-    spent = sum(h.get("train_time_s", 0.0) for h in history if h is not prior)  # training time before this call
-    # One process decides alone at every step; several agree at every metrics read (a collective).
-    alone = jax.process_count() == 1
-    for epoch in range(epoch0, epochs):
-        if reset_carry is not None and b0 == 0:
-            state = state.replace(carry=reset_carry(state.carry))
-        acc = (parallel.replicate({k: np.float32(v) for k, v in partial.items()}, mesh)
-               if (partial and b0) else None)
-        t0, seen, step_in_epoch = time.time(), 0, b0
-        if prior is not None and epoch == epoch0:
-            t0 -= prior["train_time_s"]
-            seen = round(prior.get("train_samples_per_s", 0.0) * prior["train_time_s"])
-        bar = tqdm(total=len(train), initial=b0, desc=f"{desc} {epoch + 1}/{epochs}",
-                   disable=not run.is_main, mininterval=1, dynamic_ncols=True)
-        pace = _Pace()
-        try:
-            for batch in parallel.feed(train, mesh, epoch, b0):
-                state, sums = train_step(state, batch)
-                acc = _add(acc, sums)
-                pace(acc)
-                step_in_epoch += 1
-                seen += batch["weights"].shape[0]  # global rows
-                bar.update(1)
-                read = step_in_epoch % run.log_every == 0 or step_in_epoch == len(train)
-                if read:
-                    host = jax.device_get(acc)
-                    if host["nonfinite"] > 0:
-                        raise SeqjaxError(
-                            f"non-finite loss or gradient at epoch {epoch + 1}, step "
-                            f"{int(jax.device_get(state.step))}; stopped. The last good checkpoint "
-                            f"is kept{' in ' + str(run.checkpointer.directory) if run.checkpointer else ''}; "
-                            f"lower the learning rate or add --clip")
-                    m = finalize(host)
-                    bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}",
-                                    sps=f"{seen / (time.time() - t0):.0f}")
-                if (run.ckpt_every and step_in_epoch < len(train)  # the epoch end saves anyway
-                        and int(jax.device_get(state.step)) % run.ckpt_every == 0):
-                    save(state, epoch, step_in_epoch, acc)
-                stop = bool(interrupted)
-                over = bool(run.time_budget_s) and spent + time.time() - t0 >= run.time_budget_s
-                if not alone:
-                    if not read:
-                        continue
-                    stop, over = parallel.agree(stop, over)
-                if stop:
-                    raise KeyboardInterrupt
-                if over:
-                    break
-        except KeyboardInterrupt:
-            bar.close()
-            save(state, epoch, step_in_epoch, acc)
-            if run.is_main:
-                print(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, batch {step_in_epoch}; "
-                      f"run again with --resume to continue")
-            raise
+def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, valid_fn: Callable | None = None,
+        run: Run | None = None, callbacks: Iterable[Callback] = (), mesh=None, desc: str = "train"):
+    """Train for ``epochs`` epochs over ``train``; returns ``(state, history)``.
+
+    Args:
+      state: a :class:`~seqjax.train.state.TrainState` (a new run) or a :class:`LoopState`
+        (e.g. from :meth:`LoopState.start`, to resume; it is advanced in place).
+      train: the training batches (``len()``, ``batches(epoch, start)``).
+      loss_fn: ``(params, batch, rng, train) -> (mean_loss, (sums, aux))``.
+      epochs: total epochs of the run (a resumed run trains the rest).
+      valid: held-out batches, scored with :func:`evaluate` after each epoch (``valid_*``).
+      valid_fn: ``state -> dict`` of held-out metrics per epoch, instead of ``valid``.
+      run: logging, checkpointing and time budget (:class:`Run`); default: print only.
+      callbacks: :class:`~seqjax.train.callbacks.Callback` s, called before the run's own hooks.
+      desc: the progress bars' label.
+    Raises:
+      SeqjaxError: on a non-finite loss or gradient (the last checkpoint written stays).
+      KeyboardInterrupt: after Ctrl-C or SIGTERM, once the hooks have saved.
+    """
+    run = run or Run()
+    mesh = mesh or parallel.make_mesh()
+    loop = state if isinstance(state, LoopState) else LoopState(state)
+    loop.state = parallel.replicate(loop.state, mesh)
+    train_step, eval_step = make_train_step(loss_fn, mesh), make_eval_step(loss_fn)
+    hooks = [*callbacks, *run.hooks()]
+    with _interrupts() as interrupted:
+        for h in hooks:
+            h.on_train_start(loop)
+        while loop.epoch < epochs:
+            for h in hooks:
+                h.on_epoch_start(loop)
+            metrics = train_epoch(loop, train, train_step, mesh=mesh, hooks=hooks, run=run,
+                                  interrupted=interrupted, desc=f"{desc} {loop.epoch + 1}/{epochs}")
+            if valid_fn is not None:
+                metrics.update(valid_fn(loop.state))
+            elif valid is not None:
+                metrics.update({f"valid_{k}": v for k, v in evaluate(
+                    loop.state.params, valid, mesh=mesh, eval_step=eval_step).items() if k != "count"})
+            metrics["wall_time_s"] = time.time() - loop.started
+            loop.end_epoch(metrics)
+            stop = False
+            for h in hooks:
+                stop = bool(h.on_epoch_end(loop, metrics)) or stop
+            if stop or "epoch_fraction" in metrics:  # only a hook's wish ends an epoch early
+                break
+    return loop.state, loop.history
+
+
+def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Iterable[Callback] = (),
+                run: Run | None = None, interrupted: list = (), desc: str = "train") -> dict:
+    """Train ``loop`` from its position to the end of epoch ``loop.epoch``, or until a hook's
+    ``on_step`` asks to stop; returns the epoch's training metrics.
+
+    ``loop.state``, ``loop.batch``, ``loop.partial`` and ``loop.train_s`` advance with every
+    step (``loop.epoch`` and ``loop.history`` are :meth:`LoopState.end_epoch`'s). Metrics:
+    ``epoch`` (1-based), ``step``, ``train_time_s`` (a budget-cut record being finished
+    counts its first part too), ``train_loss`` and (classifiers) ``train_accuracy``, means over the epoch's examples,
+    ``train_samples_per_s``, and
+    ``epoch_fraction`` when the epoch was cut short.
+    """
+    run = run or Run()
+    n = len(data)
+    cut = loop.history[-1] if (loop.batch and loop.history and loop.history[-1]["epoch"] == loop.epoch + 1
+                               and "epoch_fraction" in loop.history[-1]) else None
+    acc = (parallel.replicate({k: np.float32(v) for k, v in jax.device_get(loop.partial).items()}, mesh)
+           if (loop.partial and loop.batch) else None)
+    t0, seen, before = time.time(), 0, loop.train_s
+    if cut is not None:  # the budget-cut record being finished: its time and rows count
+        t0 -= cut["train_time_s"]
+        before -= cut["train_time_s"]
+        seen = round(cut.get("train_samples_per_s", 0.0) * cut["train_time_s"])
+    bar = tqdm(total=n, initial=loop.batch, desc=desc, disable=not parallel.is_main(), mininterval=1,
+               dynamic_ncols=True)
+    pace = _Pace()
+    alone = jax.process_count() == 1  # one process decides at every step; several at every metrics read
+    try:
+        for batch in parallel.feed(data, mesh, loop.epoch, loop.batch):
+            loop.state, sums = train_step(loop.state, batch)
+            acc = loop.partial = _add(acc, sums)
+            pace(acc)
+            loop.batch += 1
+            seen += batch["weights"].shape[0]  # global rows
+            loop.train_s = before + time.time() - t0
+            bar.update(1)
+            read = loop.batch % run.log_every == 0 or loop.batch == n
+            if read:
+                _check_finite(jax.device_get(acc), loop, run, bar, seen / (time.time() - t0))
+            wish = False
+            if loop.batch < n:  # the epoch end has hooks of its own
+                for h in hooks:
+                    wish = bool(h.on_step(loop)) or wish
+            stop = bool(interrupted)
+            if not alone:
+                if not read:
+                    continue
+                stop, wish = parallel.agree(stop, wish)
+            if stop:
+                raise KeyboardInterrupt
+            if wish:
+                break
+    except KeyboardInterrupt:
         bar.close()
-        b0 = 0
-        metrics = {"epoch": epoch + 1, "step": int(jax.device_get(state.step)),
-                   "train_time_s": time.time() - t0}
-        spent += metrics["train_time_s"]
-        out_of_time = bool(run.time_budget_s) and spent >= run.time_budget_s
-        if not alone:
-            out_of_time, = parallel.agree(out_of_time)
-        cut_short = step_in_epoch < len(train)  # only the time budget ends an epoch early
-        if cut_short:
-            metrics["epoch_fraction"] = step_in_epoch / len(train)
-        if acc is not None:
-            metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
-            metrics["train_samples_per_s"] = seen / metrics["train_time_s"]
-        if valid_fn is not None:
-            metrics.update(valid_fn(state))
-        elif valid is not None:
-            metrics.update({f"valid_{k}": v for k, v in evaluate(
-                state.params, valid, mesh=mesh, eval_step=eval_step).items() if k != "count"})
-        metrics["wall_time_s"] = time.time() - started
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb.on_epoch_end(epoch, state, metrics)) or stop
-        if prior is not None and epoch == epoch0:
-            history.remove(prior)
-        history.append(metrics)
-        if log is not None:
-            with open(log, "a") as f:
-                f.write(json.dumps(metrics) + "\n")
-        if run.is_main:
-            print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                            for k, v in metrics.items() if not isinstance(v, (list, dict))))
-        if out_of_time and run.is_main:
-            print(f"time budget of {run.time_budget_s / 60:.1f} min of training spent; stopped")
-        save(state, *((epoch, step_in_epoch, acc) if cut_short else (epoch + 1, 0)))
-        if stop or out_of_time:
-            break
-    return state, history
+        for h in hooks:
+            h.on_interrupt(loop)
+        raise
+    bar.close()
+    metrics = {"epoch": loop.epoch + 1, "step": int(jax.device_get(loop.state.step)),
+               "train_time_s": time.time() - t0}
+    loop.train_s = before + metrics["train_time_s"]
+    if loop.batch < n:
+        metrics["epoch_fraction"] = loop.batch / n
+    if acc is not None:
+        metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
+        metrics["train_samples_per_s"] = seen / metrics["train_time_s"]
+    return metrics
+
+
+def _check_finite(host: dict, loop: LoopState, run: Run, bar, samples_per_s: float) -> None:
+    """At a metrics read: stop on a non-finite loss or gradient, else show the running means."""
+    if host["nonfinite"] > 0:
+        where = f" in {run.checkpointer.directory}" if run.checkpointer is not None else ""
+        raise SeqjaxError(
+            f"non-finite loss or gradient at epoch {loop.epoch + 1}, step {int(jax.device_get(loop.state.step))}; "
+            f"stopped. The last good checkpoint is kept{where}; lower the learning rate or add --clip")
+    m = finalize(host)
+    bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}", sps=f"{samples_per_s:.0f}")
 
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
