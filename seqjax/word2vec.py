@@ -104,7 +104,7 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 
 
 def window_offsets(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
-    """Reduced window per position, as the C tool: ``b ~ U{1..window}``: ``int32[n]``."""
+    """Reduced window per position, as the C tool: ``b ~ U{1..window}``: ``int32[n]`` (``n`` positions)."""
     return rng.integers(1, window + 1, n).astype(np.int32)
 
 

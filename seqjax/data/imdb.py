@@ -1,6 +1,6 @@
 """IMDB movie reviews (Maas et al. 2011): 25,000 train + 25,000 test, labels 0 = neg, 1 = pos.
 
-Two sources, one record format (``texts: list[str]``, ``labels: int32[n]``):
+Two sources, one record format (``texts: list[str]``, ``labels: int32[N]``):
 
 * ``archive``: the Stanford ``aclImdb_v1.tar.gz`` (read straight from the gzip stream, no
   extraction) or an extracted ``aclImdb/`` folder, layout ``{train,test}/{pos,neg}/*.txt``.
@@ -34,7 +34,7 @@ _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)$")
 
 @dataclasses.dataclass
 class Split:
-    """Attributes: ``texts`` (n reviews), ``labels`` ``int32[n]`` (1 = positive)."""
+    """Attributes: ``texts`` (``N`` reviews), ``labels`` ``int32[N]`` (1 = positive)."""
 
     texts: list[str]
     labels: np.ndarray
