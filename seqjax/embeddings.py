@@ -6,9 +6,14 @@ Works on any :class:`~seqjax.data.glove.WordVectors` — GloVe (Stanford text or
 Metrics: ``"euclidean"`` (what the lab uses: ``torch.dist``) and ``"cosine"`` (what gensim
 and the word2vec tool use for analogies: 3CosAdd on unit vectors).
 
-:func:`evaluate_analogies` never loops over the vocabulary in Python: queries are scored in
-blocks by one jit-compiled ``lax.scan`` over vocabulary chunks that keeps a running top-k
-(``[queries, chunk]`` scores at a time, so 400,000 words fit in little memory).
+:func:`Index.query` (nearest words) never loops over the vocabulary in Python: queries are
+scored by one jit-compiled ``lax.scan`` over vocabulary chunks that keeps a running top-k
+(``[B, C]`` scores at a time, so 400,000 words fit in little memory);
+:func:`evaluate_analogies` scans the vocabulary on the device with no mask and scores the
+question words apart (:func:`_masked_argmax`).
+
+Shapes: ``V`` words, ``E`` vector width, ``B`` queries; a vocabulary cut into chunks is
+``[N, C, E]``: ``N`` chunks of ``C`` rows (in this module ``C`` counts rows, not filters).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from seqjax.data.glove import WordVectors
 
 
 def get_vector(wv: WordVectors, word: str) -> np.ndarray:
-    """``float32[D]`` vector of ``word``. Unknown words raise SeqjaxError naming the word."""
+    """``float32[E]`` vector of ``word``. Unknown words raise SeqjaxError naming the word."""
     i = wv.index.get(word)
     if i is None:
         raise SeqjaxError(f"{word!r} is not in the vocabulary ({len(wv):,} words); check the "
@@ -35,40 +40,42 @@ def get_vector(wv: WordVectors, word: str) -> np.ndarray:
     return wv.vectors[i]
 
 
-def _scores(E: jnp.ndarray, sqnorm: jnp.ndarray, Q: jnp.ndarray, metric: str) -> jnp.ndarray:
-    """Higher is closer. ``E [C, D]``, ``sqnorm [C]``, ``Q [B, D]`` -> ``[B, C]``."""
-    dots = Q @ E.T
+def _scores(vecs_CE: jnp.ndarray, sqnorm_C: jnp.ndarray, q_BE: jnp.ndarray, metric: str) -> jnp.ndarray:
+    """Higher is closer: ``float32[B, C]`` for rows ``vecs_CE [C, E]`` (squared norms
+    ``sqnorm_C [C]``) and queries ``q_BE [B, E]``."""
+    dots_BC = q_BE @ vecs_CE.T
     if metric == "cosine":
-        return dots  # rows of E and Q are unit vectors
-    return 2.0 * dots - sqnorm[None, :]  # = -||e - q||² + ||q||²
+        return dots_BC  # rows of vecs and q are unit vectors
+    return 2.0 * dots_BC - sqnorm_C[None, :]  # = -||e - q||² + ||q||²
 
 
 @functools.partial(jax.jit, static_argnames=("k", "metric", "chunk"))
-def _topk(E: jnp.ndarray, Q: jnp.ndarray, valid: jnp.ndarray, k: int, metric: str, chunk: int):
-    """Top-``k`` rows of ``E [V, D]`` for each query ``Q [B, D]``: ``(scores [B,k], idx [B,k])``.
+def _topk(vecs_VE: jnp.ndarray, q_BE: jnp.ndarray, valid_V: jnp.ndarray, k: int, metric: str, chunk: int):
+    """Top-``k`` rows of ``vecs_VE float32[V, E]`` for each query ``q_BE float32[B, E]``:
+    ``(scores float32[B, k], rows int32[B, k])``.
 
-    ``V`` must be a multiple of ``chunk``; rows with ``valid == False`` never win.
+    ``V`` must be a multiple of ``chunk`` (``C``); rows with ``valid_V == False`` never win.
     """
-    V, D = E.shape
-    Ec = E.reshape(V // chunk, chunk, D)
-    vc = valid.reshape(V // chunk, chunk)
-    sq = jnp.sum(Ec * Ec, axis=-1)
+    V, E = vecs_VE.shape
+    vecs_NCE = vecs_VE.reshape(V // chunk, chunk, E)
+    valid_NC = valid_V.reshape(V // chunk, chunk)
+    sq_NC = jnp.sum(vecs_NCE * vecs_NCE, axis=-1)
 
     def body(carry, xs):
-        best_s, best_i = carry
-        e, ok, s2, base = xs
-        s = jnp.where(ok[None, :], _scores(e, s2, Q, metric), -jnp.inf)
-        s_k, i_k = jax.lax.top_k(s, k)
-        all_s = jnp.concatenate([best_s, s_k], axis=1)
-        all_i = jnp.concatenate([best_i, i_k + base], axis=1)
-        top_s, pos = jax.lax.top_k(all_s, k)
-        return (top_s, jnp.take_along_axis(all_i, pos, axis=1)), None
+        best_s_Bk, best_i_Bk = carry
+        e_CE, ok_C, s2_C, base = xs
+        s_BC = jnp.where(ok_C[None, :], _scores(e_CE, s2_C, q_BE, metric), -jnp.inf)
+        s_Bk, i_Bk = jax.lax.top_k(s_BC, k)
+        all_s = jnp.concatenate([best_s_Bk, s_Bk], axis=1)  # [B, 2k]
+        all_i = jnp.concatenate([best_i_Bk, i_Bk + base], axis=1)
+        top_s_Bk, pos_Bk = jax.lax.top_k(all_s, k)
+        return (top_s_Bk, jnp.take_along_axis(all_i, pos_Bk, axis=1)), None
 
-    B = Q.shape[0]
-    init = (jnp.full((B, k), -jnp.inf, Q.dtype), jnp.zeros((B, k), jnp.int32))
-    bases = jnp.arange(V // chunk, dtype=jnp.int32) * chunk
-    (s, i), _ = jax.lax.scan(body, init, (Ec, vc, sq, bases))
-    return s, i
+    B = q_BE.shape[0]
+    init = (jnp.full((B, k), -jnp.inf, q_BE.dtype), jnp.zeros((B, k), jnp.int32))
+    bases_N = jnp.arange(V // chunk, dtype=jnp.int32) * chunk
+    (s_Bk, i_Bk), _ = jax.lax.scan(body, init, (vecs_NCE, valid_NC, sq_NC, bases_N))
+    return s_Bk, i_Bk
 
 
 class Index:
@@ -82,36 +89,36 @@ class Index:
         if metric not in ("euclidean", "cosine"):
             raise SeqjaxError(f"--metric {metric!r}: choose euclidean or cosine")
         self.wv, self.metric = wv, metric
-        E = wv.vectors
+        vecs_VE = wv.vectors
         if metric == "cosine":
-            E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+            vecs_VE = vecs_VE / np.maximum(np.linalg.norm(vecs_VE, axis=1, keepdims=True), 1e-12)
         self.unit = metric == "cosine"
-        self.chunk = min(chunk, max(8, 1 << int(np.ceil(np.log2(len(E))))))
-        pad = -len(E) % self.chunk
-        self.E = jnp.asarray(np.pad(E, ((0, pad), (0, 0))))
-        self.valid = jnp.asarray(np.arange(len(E) + pad) < len(E))
+        self.chunk = min(chunk, max(8, 1 << int(np.ceil(np.log2(len(vecs_VE))))))
+        pad = -len(vecs_VE) % self.chunk
+        self.E = jnp.asarray(np.pad(vecs_VE, ((0, pad), (0, 0))))  # float32[V + pad, E]
+        self.valid = jnp.asarray(np.arange(len(vecs_VE) + pad) < len(vecs_VE))
 
     def query(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``Q float32[B, D]`` -> ``(distance-or-similarity [B, k], word index int32 [B, k])``.
+        """``Q float32[B, E]`` -> ``(distance-or-similarity float32[B, k], word index int32[B, k])``.
 
         For euclidean the first array holds distances (ascending); for cosine, similarities
         (descending).
         """
-        Q = np.atleast_2d(np.asarray(Q, np.float32))
+        q_BE = np.atleast_2d(np.asarray(Q, np.float32))
         if self.unit:
-            Q = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
+            q_BE = q_BE / np.maximum(np.linalg.norm(q_BE, axis=1, keepdims=True), 1e-12)
         k = min(k, len(self.wv))
-        s, i = _topk(self.E, jnp.asarray(Q), self.valid, k, self.metric, self.chunk)
-        s, i = np.asarray(s), np.asarray(i)
+        s_Bk, i_Bk = _topk(self.E, jnp.asarray(q_BE), self.valid, k, self.metric, self.chunk)
+        s_Bk, i_Bk = np.asarray(s_Bk), np.asarray(i_Bk)
         if self.metric == "euclidean":
-            s = np.sqrt(np.maximum(np.sum(Q * Q, axis=1, keepdims=True) - s, 0.0))
-        return s, i
+            s_Bk = np.sqrt(np.maximum(np.sum(q_BE * q_BE, axis=1, keepdims=True) - s_Bk, 0.0))
+        return s_Bk, i_Bk
 
 
 def closest_words(wv: WordVectors, vec, n: int = 10, metric: str = "euclidean",
                   exclude: tuple[str, ...] = (), index: Index | None = None
                   ) -> list[tuple[str, float]]:
-    """The ``n`` words nearest to ``vec float32[D]``: ``[(word, distance or similarity)]``."""
+    """The ``n`` words nearest to ``vec float32[E]``: ``[(word, distance or similarity)]``."""
     index = index or Index(wv, metric)
     s, i = index.query(np.asarray(vec)[None], n + len(exclude))
     out = [(wv.words[j], float(d)) for j, d in zip(i[0], s[0]) if wv.words[j] not in exclude]
@@ -221,7 +228,7 @@ def _restricted_keys(wv: WordVectors, restrict: int | None, case_insensitive: bo
                      ) -> tuple[dict[str, int], np.ndarray]:
     """The searchable vocabulary as gensim's evaluations build it: the first ``restrict``
     words; with ``case_insensitive`` the upper-cased forms, each standing for its first (most
-    frequent) spelling. Returns ``({form: row}, key int64[n])``: ``key[i]`` is the row that
+    frequent) spelling. Returns ``({form: row}, key int64[V])``: ``key[i]`` is the row that
     form of word ``i`` stands for, so a word and its case variants share one key."""
     words = wv.words[:restrict] if restrict else wv.words
     if not case_insensitive:
@@ -235,39 +242,40 @@ def _restricted_keys(wv: WordVectors, restrict: int | None, case_insensitive: bo
 
 
 @functools.partial(jax.jit, static_argnames=("parts",))
-def _best_part(E_NCD, Q_BD, parts: int):
+def _best_part(E_NCE, Q_BE, parts: int):
     """For each query, the block of vocabulary rows holding its highest score.
 
-    ``E_NCD float32[N, C, D]`` (the vocabulary in ``N`` chunks of ``C`` rows, each chunk in
-    ``parts`` blocks of ``C / parts`` rows), ``Q_BD float32[B, D]`` -> ``int32[B]``: the
+    ``E_NCE float32[N, C, E]`` (the vocabulary in ``N`` chunks of ``C`` rows, each chunk in
+    ``parts`` blocks of ``C / parts`` rows), ``Q_BE float32[B, E]`` -> ``int32[B]``: the
     block ``k`` (rows ``k * C / parts ...``); ties go to the first block.
 
-    Per block one ``[C / parts, D] x [D, B]`` product, reduced over the vocabulary axis at once
+    Per block one ``[C / parts, E] x [E, B]`` product, reduced over the vocabulary axis at once
     (a vertical max, which vectorises); no top-k, no per-element mask, no argmax over ``V``.
-    (Measured on a 2-core AVX-512 CPU: 187 GFLOP/s at ``C = 8192, parts = 8, B = 2048``; a
-    reshaped ``[parts, C / parts, B]`` max runs at 80.)
+    Chosen over one reshaped ``[parts, C / parts, B]`` max, which vectorises worse on CPU; the
+    whole analogy evaluation is timed against gensim by ``benchmarks/embeddings.py``
+    (results/benchmarks/embeddings.json).
     """
-    Q_DB = Q_BD.T
-    G = E_NCD.shape[1] // parts
+    Q_EB = Q_BE.T
+    R = E_NCE.shape[1] // parts  # rows per block
 
-    def body(carry, e_CD):
-        best, arg, i = carry
-        m = jnp.stack([jnp.max(e_CD[j * G:(j + 1) * G] @ Q_DB, axis=0) for j in range(parts)])
-        top = jnp.max(m, axis=0)
-        better = top > best
-        return (jnp.where(better, top, best), jnp.where(better, i * parts + jnp.argmax(m, axis=0), arg),
-                i + 1), None
+    def body(carry, e_CE):
+        best_B, arg_B, i = carry
+        m_PB = jnp.stack([jnp.max(e_CE[j * R:(j + 1) * R] @ Q_EB, axis=0) for j in range(parts)])  # P = parts
+        top_B = jnp.max(m_PB, axis=0)
+        better_B = top_B > best_B
+        return (jnp.where(better_B, top_B, best_B),
+                jnp.where(better_B, i * parts + jnp.argmax(m_PB, axis=0), arg_B), i + 1), None
 
-    B = Q_BD.shape[0]
-    init = (jnp.full((B,), -jnp.inf, Q_BD.dtype), jnp.zeros((B,), jnp.int32), jnp.int32(0))
-    (_, arg, _), _ = jax.lax.scan(body, init, E_NCD)
-    return arg
+    B = Q_BE.shape[0]
+    init = (jnp.full((B,), -jnp.inf, Q_BE.dtype), jnp.zeros((B,), jnp.int32), jnp.int32(0))
+    (_, arg_B, _), _ = jax.lax.scan(body, init, E_NCE)
+    return arg_B
 
 
-def _masked_argmax(E: np.ndarray, key: np.ndarray, Q: np.ndarray, excl: np.ndarray,
+def _masked_argmax(vecs_VE: np.ndarray, key_V: np.ndarray, q_BE: np.ndarray, excl_B3: np.ndarray,
                    block: int = 2048, chunk: int = 8192, parts: int = 8) -> np.ndarray:
-    """The row of ``E float32[V, D]`` of highest ``q . e`` for each query ``Q float32[B, D]``
-    whose ``key int[V]`` is none of the query's ``excl int[B, 3]``: ``int64[B]`` (ties: the
+    """The row of ``vecs_VE float32[V, E]`` of highest ``q . e`` for each query ``q_BE float32[B, E]``
+    whose ``key_V int[V]`` is none of the query's ``excl_B3 int[B, 3]``: ``int64[B]`` (ties: the
     lowest row).
 
     The excluded keys are the question words, a few hundred rows in all: those rows (``W``) are
@@ -276,37 +284,37 @@ def _masked_argmax(E: np.ndarray, key: np.ndarray, Q: np.ndarray, excl: np.ndarr
     and only the winning block of ``chunk / parts`` rows of each query is scored again, on the
     host, to find the row.
     """
-    B, D = Q.shape
-    in_w = np.isin(key, np.unique(excl))
+    B, E = q_BE.shape
+    in_w = np.isin(key_V, np.unique(excl_B3))
     W, R = np.flatnonzero(in_w), np.flatnonzero(~in_w)
     best_w = np.full(B, -np.inf, np.float32)
     arg_w = np.full(B, -1, np.int64)
     if len(W):
-        s = Q @ E[W].T
+        s = q_BE @ vecs_VE[W].T
         for j in range(3):
-            s[key[W][None, :] == excl[:, j:j + 1]] = -np.inf
+            s[key_V[W][None, :] == excl_B3[:, j:j + 1]] = -np.inf
         j = np.argmax(s, axis=1)
         best_w, arg_w = s[np.arange(B), j], W[j]
     if not len(R):
         return arg_w
     chunk = min(max(parts, chunk // parts * parts), -(-len(R) // parts) * parts)
-    G = chunk // parts
+    R_rows = chunk // parts  # rows per block
     # padding rows copy row 0 of R: equal scores, and ties go to the first (real) occurrence
     rows = np.concatenate([R, np.full(-len(R) % chunk, R[0])])
-    E_dev = jnp.asarray(E[rows].reshape(-1, chunk, D))
+    vecs_NCE = jnp.asarray(vecs_VE[rows].reshape(-1, chunk, E))  # on the device
     block = -(-B // -(-B // block) // 8) * 8  # equal blocks (multiples of 8) cover B with little padding
-    Qp = np.pad(Q, ((0, -B % block), (0, 0)))
-    which = np.concatenate([np.asarray(_best_part(E_dev, jnp.asarray(Qp[s:s + block]), parts))
-                            for s in range(0, len(Qp), block)])[:B]
+    q_pad_BE = np.pad(q_BE, ((0, -B % block), (0, 0)))
+    which = np.concatenate([np.asarray(_best_part(vecs_NCE, jnp.asarray(q_pad_BE[s:s + block]), parts))
+                            for s in range(0, len(q_pad_BE), block)])[:B]
     best_r = np.empty(B, np.float32)
     arg_r = np.empty(B, np.int64)
     order = np.argsort(which, kind="stable")
     bounds = np.flatnonzero(np.diff(which[order])) + 1
     for q in np.split(order, bounds):  # score the winning block of each query again, on the host
         k = which[q[0]]
-        s = Q[q] @ E[rows[k * G:(k + 1) * G]].T
+        s = q_BE[q] @ vecs_VE[rows[k * R_rows:(k + 1) * R_rows]].T
         j = np.argmax(s, axis=1)
-        best_r[q], arg_r[q] = s[np.arange(len(q)), j], rows[k * G + j]
+        best_r[q], arg_r[q] = s[np.arange(len(q)), j], rows[k * R_rows + j]
     take_w = (best_w > best_r) | ((best_w == best_r) & (arg_w >= 0) & (arg_w < arg_r))
     return np.where(take_w, arg_w, arg_r)
 
@@ -333,25 +341,25 @@ def evaluate_analogies(wv: WordVectors, sections: list[AnalogySection], restrict
         raise SeqjaxError(f"--metric {metric!r}: choose euclidean or cosine")
     forms, key = _restricted_keys(wv, restrict, case_insensitive)
     n = len(key)
-    E = wv.vectors[:n]
+    vecs_VE = wv.vectors[:n]
     if metric == "cosine":
-        E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+        vecs_VE = vecs_VE / np.maximum(np.linalg.norm(vecs_VE, axis=1, keepdims=True), 1e-12)
     fold = str.upper if case_insensitive else (lambda w: w)
     flat = [(s.name, q) for s in sections for q in s.quads]
-    ids = np.array([[forms.get(fold(w), -1) for w in q] for _, q in flat], np.int64).reshape(-1, 4)
-    known = (ids >= 0).all(axis=1)
-    hits = np.zeros(len(flat), bool)
+    ids_N4 = np.array([[forms.get(fold(w), -1) for w in q] for _, q in flat], np.int64).reshape(-1, 4)
+    known = (ids_N4 >= 0).all(axis=1)
+    hits_N = np.zeros(len(flat), bool)
     if known.any():
-        a, b, c, d = ids[known].T
-        Q = E[b] - E[a] + E[c]
+        a, b, c, d = ids_N4[known].T
+        q_NE = vecs_VE[b] - vecs_VE[a] + vecs_VE[c]
         if metric == "euclidean":  # argmax of q.e - |e|^2 / 2 = argmin of |q - e|
-            E = np.concatenate([E, -0.5 * (E * E).sum(1, keepdims=True)], axis=1)
-            Q = np.concatenate([Q, np.ones((len(Q), 1), Q.dtype)], axis=1)
-        best = _masked_argmax(np.ascontiguousarray(E, np.float32), key, Q.astype(np.float32),
+            vecs_VE = np.concatenate([vecs_VE, -0.5 * (vecs_VE * vecs_VE).sum(1, keepdims=True)], axis=1)
+            q_NE = np.concatenate([q_NE, np.ones((len(q_NE), 1), q_NE.dtype)], axis=1)
+        best = _masked_argmax(np.ascontiguousarray(vecs_VE, np.float32), key, q_NE.astype(np.float32),
                               np.stack([a, b, c], 1), block, chunk)
-        hits[known] = key[best] == d
+        hits_N[known] = key[best] == d
     out: dict[str, list[int]] = {}
-    for (name, _), h, k in zip(flat, hits, known):
+    for (name, _), h, k in zip(flat, hits_N, known):
         r = out.setdefault(name, [0, 0, 0])
         r[0] += int(h)
         r[1] += int(k)

@@ -13,6 +13,9 @@ Probabilities:
   towards the next-lower order, ``P_k(x | c) = (N(c, x) + β P_{k-1}(x | c')) / (N(c) + β)``
   with ``c'`` the last ``k-1`` symbols of ``c`` and ``P_0(x) = (N(x) + 1) / (N + V)``
   (Laplace). An unseen context thus falls back to the lower order; every probability is > 0.
+
+Shapes: ``V`` symbols in the alphabet, ``T`` symbols of a text, ``N`` rows of a count table
+or of a batch of queries, ``K`` symbols of context (at most ``order``).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class MarkovChain:
 
     # ---- building -------------------------------------------------------------------------
     def encode(self, seq: Sequence[str]) -> np.ndarray:
-        """symbols -> ``int64[len(seq)]``; unknown symbols map to ``<unk>`` or raise."""
+        """symbols -> ``int64[T]`` (``T = len(seq)``); unknown symbols map to ``<unk>`` or raise."""
         unk = self.index.get("<unk>")
         try:
             return np.fromiter((self.index[s] if unk is None else self.index.get(s, unk)
@@ -82,30 +85,32 @@ class MarkovChain:
                               f"needs more than {order}")
         alpha = sorted(set(alphabet if alphabet is not None else seq) | ({"<unk>"} if unk else set()))
         chain = cls(order, alpha, beta)
-        ids = chain.encode(seq)
+        ids_T = chain.encode(seq)
         for k in range(order + 1):
-            codes = chain._codes(ids, k + 1)
-            keys, counts = np.unique(codes, return_counts=True)
-            ctx, inv = np.unique(keys // chain.V, return_inverse=True)
-            chain.pair_keys.append(keys)
-            chain.pair_counts.append(counts)
-            chain.ctx_keys.append(ctx)
-            chain.ctx_counts.append(np.bincount(inv.reshape(-1), weights=counts).astype(np.int64))
+            codes = chain._codes(ids_T, k + 1)
+            keys_N, counts_N = np.unique(codes, return_counts=True)
+            ctx_N, inv_N = np.unique(keys_N // chain.V, return_inverse=True)
+            chain.pair_keys.append(keys_N)
+            chain.pair_counts.append(counts_N)
+            chain.ctx_keys.append(ctx_N)
+            chain.ctx_counts.append(np.bincount(inv_N.reshape(-1), weights=counts_N).astype(np.int64))
         return chain
 
-    def _codes(self, ids: np.ndarray, width: int) -> np.ndarray:
-        """Base-V codes of every run of ``width`` consecutive ids: ``int64[len(ids)-width+1]``."""
-        n = len(ids) - width + 1
+    def _codes(self, ids_T: np.ndarray, width: int) -> np.ndarray:
+        """Base-V codes of every run of ``width`` consecutive ids: ``int64[T - width + 1]``."""
+        n = len(ids_T) - width + 1
         code = np.zeros(max(n, 0), np.int64)
         for j in range(width):  # width <= order + 1: a handful of vector ops
-            code = code * self.V + ids[j:j + n]
+            code = code * self.V + ids_T[j:j + n]
         return code
 
     @staticmethod
     def _lookup(keys: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
-        idx = np.searchsorted(keys, q)
-        idx_c = np.minimum(idx, len(keys) - 1)
-        return np.where((idx < len(keys)) & (keys[idx_c] == q), counts[idx_c], 0)
+        """The count of each code of ``q`` (``int64[N]``) in the sorted table ``keys`` /
+        ``counts``, 0 where absent: ``int64[N]``."""
+        idx_N = np.searchsorted(keys, q)
+        idx_c_N = np.minimum(idx_N, len(keys) - 1)
+        return np.where((idx_N < len(keys)) & (keys[idx_c_N] == q), counts[idx_c_N], 0)
 
     # ---- queries --------------------------------------------------------------------------
     def count(self, context: Sequence[str], nxt: str) -> int:
@@ -124,47 +129,49 @@ class MarkovChain:
         """
         ctx = self.encode(list(context)[-self.order:] if self.order else [])
         k = len(ctx)
-        allx = np.arange(self.V, dtype=np.int64)
+        all_V = np.arange(self.V, dtype=np.int64)
         if not smoothed:
             c = self._codes(ctx, k)[0] if k else np.int64(0)
-            cnt = self._lookup(self.pair_keys[k], self.pair_counts[k], c * self.V + allx)
-            total = cnt.sum()
-            return cnt / total if total else np.zeros(self.V)
-        hist = np.broadcast_to(ctx, (self.V, k))
-        return self._smoothed(hist, allx)
+            cnt_V = self._lookup(self.pair_keys[k], self.pair_counts[k], c * self.V + all_V)
+            total = cnt_V.sum()
+            return cnt_V / total if total else np.zeros(self.V)
+        hist_VK = np.broadcast_to(ctx, (self.V, k))
+        return self._smoothed(hist_VK, all_V)
 
     def _smoothed(self, hist: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """P(x_i | hist_i) for rows ``hist int64[m, k]`` (k <= order), ``x int64[m]``."""
+        """P(x_n | hist_n) for rows ``hist int64[N, k]`` (``k <= order`` symbols of context) and
+        ``x int64[N]``: ``float64[N]``."""
         n0 = self.pair_counts[0].sum()
-        p = (self._lookup(self.pair_keys[0], self.pair_counts[0], x) + 1.0) / (n0 + self.V)
-        c = np.zeros(len(x), np.int64)
+        p_N = (self._lookup(self.pair_keys[0], self.pair_counts[0], x) + 1.0) / (n0 + self.V)
+        c_N = np.zeros(len(x), np.int64)
         for j in range(1, hist.shape[1] + 1):
-            c = c + hist[:, -j] * self.V ** (j - 1)  # code of the last j symbols
-            n_cx = self._lookup(self.pair_keys[j], self.pair_counts[j], c * self.V + x)
-            n_c = self._lookup(self.ctx_keys[j], self.ctx_counts[j], c)
-            p = (n_cx + self.beta * p) / (n_c + self.beta)
-        return p
+            c_N = c_N + hist[:, -j] * self.V ** (j - 1)  # code of the last j symbols
+            n_cx_N = self._lookup(self.pair_keys[j], self.pair_counts[j], c_N * self.V + x)
+            n_c_N = self._lookup(self.ctx_keys[j], self.ctx_counts[j], c_N)
+            p_N = (n_cx_N + self.beta * p_N) / (n_c_N + self.beta)
+        return p_N
 
     def log2_likelihood(self, seq: Sequence[str], context: Sequence[str] = ()) -> np.ndarray:
-        """Smoothed ``log2 P`` of each symbol of ``seq``: ``float64[len(seq)]``.
+        """Smoothed ``log2 P`` of each symbol of ``seq``: ``float64[T]`` (``T = len(seq)``).
 
         ``context`` is the text before ``seq`` (e.g. the training head), so the first symbols
         of a held-out tail get a full-order context.
         """
         ctx = list(context)[-self.order:] if self.order else []
-        ids = self.encode(ctx + list(seq))
+        ids = self.encode(ctx + list(seq))  # int64[k0 + T]
         k0 = len(ctx)
-        out = np.empty(len(seq))
+        out_T = np.empty(len(seq))
         # positions with fewer than `order` symbols of history use a shorter context
         for t in range(min(len(seq), max(self.order - k0, 0))):
             h = ids[k0 + t - min(self.order, k0 + t):k0 + t]
-            out[t] = np.log2(self._smoothed(h[None, :], ids[k0 + t:k0 + t + 1])[0])
+            out_T[t] = np.log2(self._smoothed(h[None, :], ids[k0 + t:k0 + t + 1])[0])
         start = max(self.order - k0, 0)
         if start < len(seq):
-            pos = np.arange(k0 + start, len(ids))
-            hist = ids[pos[:, None] - self.order + np.arange(self.order)] if self.order else np.zeros((len(pos), 0), np.int64)
-            out[start:] = np.log2(self._smoothed(hist, ids[pos]))
-        return out
+            pos_N = np.arange(k0 + start, len(ids))
+            hist_NK = (ids[pos_N[:, None] - self.order + np.arange(self.order)] if self.order
+                       else np.zeros((len(pos_N), 0), np.int64))
+            out_T[start:] = np.log2(self._smoothed(hist_NK, ids[pos_N]))
+        return out_T
 
     def bits_per_symbol(self, seq: Sequence[str], context: Sequence[str] = ()) -> float:
         """Held-out cross-entropy in bits per symbol (bits per char for a char chain)."""
@@ -178,8 +185,8 @@ class MarkovChain:
         rng = np.random.default_rng(seed)
         out = list(start)
         for _ in range(n):
-            p = self.next_distribution(out, smoothed=False)
-            if not p.any():
-                p = self.next_distribution(out, smoothed=True)
-            out.append(self.symbols[rng.choice(self.V, p=p / p.sum())])
+            p_V = self.next_distribution(out, smoothed=False)
+            if not p_V.any():
+                p_V = self.next_distribution(out, smoothed=True)
+            out.append(self.symbols[rng.choice(self.V, p=p_V / p_V.sum())])
         return out

@@ -31,6 +31,9 @@ numpy (subsampling, windows, noise words) while the device trains on the current
 jit call runs ``steps_per_call`` batches with ``lax.scan``. Each embedding row takes the sum
 of its updates within a batch, capped at ``row_cap`` times their mean (see ``_capped_add``:
 the plain sum diverges for frequent words in large batches). No Python loop runs per word.
+
+Shapes: ``V`` vocabulary, ``E`` vector width (``dim``), ``N`` corpus tokens, ``B`` windows of
+a batch, ``S`` context slots of a window (``2 * half``), ``K`` noise words (``negative``).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from seqjax.data.glove import WordVectors
 @dataclasses.dataclass
 class Corpus:
     """Encoded documents: ``ids int32[N]`` (all documents concatenated), ``doc int32[N]``
-    (document index of each token), the vocabulary ``words`` and ``counts int64[V]``."""
+    (document index of each token), the vocabulary ``words`` (``V``) and ``counts int64[V]``."""
 
     ids: np.ndarray
     doc: np.ndarray
@@ -101,7 +104,7 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 
 
 def window_offsets(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
-    """Reduced window per position, as the C tool: ``b ~ U{1..window}``: ``int32[n]``."""
+    """Reduced window per position, as the C tool: ``b ~ U{1..window}``: ``int32[n]`` (``n`` positions)."""
     return rng.integers(1, window + 1, n).astype(np.int32)
 
 
@@ -110,18 +113,18 @@ def context_windows(ids: np.ndarray, doc: np.ndarray, centres: np.ndarray, half:
     """The ``2 * half`` context words around each centre position, left then right.
 
     Args:
-      ids: ``int32[n]`` token ids; ``doc``: ``int32[n]`` document of each token.
-      centres: ``int[m]`` positions in ``ids``. ``pad``: the id written into slots outside the
+      ids: ``int32[N]`` token ids; ``doc``: ``int32[N]`` document of each token.
+      centres: ``int[B]`` positions in ``ids``. ``pad``: the id written into slots outside the
         text or in another document.
     Returns:
-      ``int32[m, 2 * half]``.
+      ``int32[B, S]``, ``S = 2 * half``.
     """
-    offs = np.concatenate([np.arange(-half, 0), np.arange(1, half + 1)])
-    pos = centres[:, None] + offs[None, :]
-    inside = (pos >= 0) & (pos < len(ids))
-    pos = np.clip(pos, 0, len(ids) - 1)
-    ok = inside & (doc[pos] == doc[centres][:, None])
-    return np.where(ok, ids[pos], pad).astype(np.int32)
+    offs_S = np.concatenate([np.arange(-half, 0), np.arange(1, half + 1)])
+    pos_BS = centres[:, None] + offs_S[None, :]
+    inside_BS = (pos_BS >= 0) & (pos_BS < len(ids))
+    pos_BS = np.clip(pos_BS, 0, len(ids) - 1)
+    ok_BS = inside_BS & (doc[pos_BS] == doc[centres][:, None])
+    return np.where(ok_BS, ids[pos_BS], pad).astype(np.int32)
 
 
 class AliasSampler:
@@ -154,8 +157,8 @@ class AliasSampler:
 class Chunk:
     """``steps`` batches of windows of half-width ``half`` for one jit call.
 
-    ``centre int32[steps, W]``, ``context int32[steps, W, 2*half]`` (padding = the vocabulary
-    size, a spare row), ``noise int32[steps, W, negative]``, ``lr float32[steps]``; ``epoch``,
+    ``centre int32[steps, B]``, ``context int32[steps, B, S]`` (``S = 2 * half``; padding = the
+    vocabulary size, a spare row), ``noise int32[steps, B, K]``, ``lr float32[steps]``; ``epoch``,
     ``pairs`` (real context slots) and ``words`` (corpus words these windows stand for).
     """
 
@@ -225,7 +228,8 @@ def _capped_add(table, rows, grads, weights, lr, cap):
     """``table[rows] -= lr * grads`` summed per row, but a row hit more than ``cap`` times in
     the batch takes ``cap`` times the *mean* of its updates.
 
-    ``rows int32[n]``, ``grads [n, D]``, ``weights [n]`` (1 = a real hit, 0 = padding).
+    ``table float32[V + 1, E]``, ``rows int32[N]``, ``grads float32[N, E]``, ``weights
+    float32[N]`` (1 = a real hit, 0 = padding), ``N`` updates in all.
 
     The C tool applies a frequent word's updates one at a time, each seeing the last; a batch
     of thousands of pairs gives "the" hundreds at once, and their plain sum diverges (seen on
@@ -234,9 +238,9 @@ def _capped_add(table, rows, grads, weights, lr, cap):
     (seen on IMDB: neighbours still noise after an epoch). Rows with at most ``cap`` hits get
     exactly the summed update, as sequential SGD would to first order.
     """
-    hits = jnp.zeros(table.shape[0], table.dtype).at[rows].add(weights, mode="promise_in_bounds")
-    scale = lr / jnp.maximum(hits.at[rows].get(mode="promise_in_bounds") / cap, 1.0)
-    return table.at[rows].add(-grads * scale[:, None], mode="promise_in_bounds")
+    hits_V = jnp.zeros(table.shape[0], table.dtype).at[rows].add(weights, mode="promise_in_bounds")
+    scale_N = lr / jnp.maximum(hits_V.at[rows].get(mode="promise_in_bounds") / cap, 1.0)
+    return table.at[rows].add(-grads * scale_N[:, None], mode="promise_in_bounds")
 
 
 def _gather(table, rows):
@@ -246,51 +250,53 @@ def _gather(table, rows):
 def _sg_batch(syn0, syn1, centre, context, noise, lr, cap):
     """One batch of skip-gram windows, noise words shared by the window's context words.
 
-    ``centre int32[W]``, ``context int32[W, S]``, ``noise int32[W, K]``; rows equal to the
-    padding row ``V`` (the tables have ``V + 1`` rows) take no part. Returns the new tables and
-    the summed loss.
+    ``syn0, syn1 float32[V + 1, E]``, ``centre int32[B]``, ``context int32[B, S]``, ``noise
+    int32[B, K]``; rows equal to the padding row ``V`` take no part. Returns the new tables and
+    the summed loss. The output words of a window are its centre and its noise words (``1 + K``,
+    written ``K1`` in names).
     """
     pad = syn0.shape[0] - 1
-    ok = (context != pad).astype(syn0.dtype)  # [W, S]
-    out = jnp.concatenate([centre[:, None], noise], axis=1)  # [W, 1+K]
-    ok_out = jnp.concatenate([centre[:, None] != pad, noise != centre[:, None]], axis=1).astype(syn0.dtype)
-    X = _gather(syn0, context)  # [W, S, D]
-    O = _gather(syn1, out)  # [W, 1+K, D]
-    s = jnp.einsum("wsd,wkd->wsk", X, O)
-    label = (jnp.arange(out.shape[1]) == 0).astype(s.dtype)[None, None, :]
-    weight = ok[:, :, None] * ok_out[:, None, :]
-    g = (jax.nn.sigmoid(s) - label) * weight  # d loss / d score
+    ok_BS = (context != pad).astype(syn0.dtype)
+    out_BK1 = jnp.concatenate([centre[:, None], noise], axis=1)
+    ok_out_BK1 = jnp.concatenate([centre[:, None] != pad, noise != centre[:, None]], axis=1).astype(syn0.dtype)
+    x_BSE = _gather(syn0, context)
+    o_BK1E = _gather(syn1, out_BK1)
+    s = jnp.einsum("wsd,wkd->wsk", x_BSE, o_BK1E)  # [B, S, 1 + K]
+    label = (jnp.arange(out_BK1.shape[1]) == 0).astype(s.dtype)[None, None, :]
+    weight = ok_BS[:, :, None] * ok_out_BK1[:, None, :]
+    g = (jax.nn.sigmoid(s) - label) * weight  # d loss / d score, [B, S, 1 + K]
     loss = -(jax.nn.log_sigmoid(jnp.where(label > 0, s, -s)) * weight).sum()
-    dX = jnp.einsum("wsk,wkd->wsd", g, O)
-    dO = jnp.einsum("wsk,wsd->wkd", g, X)
-    D = syn0.shape[1]
-    syn0 = _capped_add(syn0, context.reshape(-1), dX.reshape(-1, D), ok.reshape(-1), lr, cap)
-    hit_out = ok_out * (ok.sum(1, keepdims=True) > 0)
-    syn1 = _capped_add(syn1, out.reshape(-1), dO.reshape(-1, D), hit_out.reshape(-1), lr, cap)
+    dx_BSE = jnp.einsum("wsk,wkd->wsd", g, o_BK1E)
+    do_BK1E = jnp.einsum("wsk,wsd->wkd", g, x_BSE)
+    E = syn0.shape[1]
+    syn0 = _capped_add(syn0, context.reshape(-1), dx_BSE.reshape(-1, E), ok_BS.reshape(-1), lr, cap)
+    hit_out_BK1 = ok_out_BK1 * (ok_BS.sum(1, keepdims=True) > 0)
+    syn1 = _capped_add(syn1, out_BK1.reshape(-1), do_BK1E.reshape(-1, E), hit_out_BK1.reshape(-1), lr, cap)
     return syn0, syn1, loss
 
 
 def _cbow_batch(syn0, syn1, centre, context, noise, lr, cap):
-    """One batch of CBOW windows: the mean of the context vectors predicts the centre."""
+    """One batch of CBOW windows: the mean of the context vectors predicts the centre (arguments
+    and result as :func:`_sg_batch`)."""
     pad = syn0.shape[0] - 1
-    ok = (context != pad).astype(syn0.dtype)  # [W, S]
-    n = ok.sum(1)
-    h = (_gather(syn0, context) * ok[:, :, None]).sum(1) / jnp.maximum(n, 1.0)[:, None]  # [W, D]
-    out = jnp.concatenate([centre[:, None], noise], axis=1)
-    ok_out = jnp.concatenate([centre[:, None] != pad, noise != centre[:, None]], axis=1).astype(h.dtype)
-    ok_out = ok_out * (n > 0)[:, None]
-    O = _gather(syn1, out)  # [W, 1+K, D]
-    s = jnp.einsum("wd,wkd->wk", h, O)
-    label = (jnp.arange(out.shape[1]) == 0).astype(s.dtype)[None, :]
-    g = (jax.nn.sigmoid(s) - label) * ok_out
-    loss = -(jax.nn.log_sigmoid(jnp.where(label > 0, s, -s)) * ok_out).sum()
-    dh = jnp.einsum("wk,wkd->wd", g, O)
-    D = syn0.shape[1]
-    syn1 = _capped_add(syn1, out.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, D),
-                       ok_out.reshape(-1), lr, cap)
+    ok_BS = (context != pad).astype(syn0.dtype)
+    n_B = ok_BS.sum(1)
+    h_BE = (_gather(syn0, context) * ok_BS[:, :, None]).sum(1) / jnp.maximum(n_B, 1.0)[:, None]
+    out_BK1 = jnp.concatenate([centre[:, None], noise], axis=1)
+    ok_out_BK1 = jnp.concatenate([centre[:, None] != pad, noise != centre[:, None]], axis=1).astype(h_BE.dtype)
+    ok_out_BK1 = ok_out_BK1 * (n_B > 0)[:, None]
+    o_BK1E = _gather(syn1, out_BK1)
+    s_BK1 = jnp.einsum("wd,wkd->wk", h_BE, o_BK1E)
+    label = (jnp.arange(out_BK1.shape[1]) == 0).astype(s_BK1.dtype)[None, :]
+    g_BK1 = (jax.nn.sigmoid(s_BK1) - label) * ok_out_BK1
+    loss = -(jax.nn.log_sigmoid(jnp.where(label > 0, s_BK1, -s_BK1)) * ok_out_BK1).sum()
+    dh_BE = jnp.einsum("wk,wkd->wd", g_BK1, o_BK1E)
+    E = syn0.shape[1]
+    syn1 = _capped_add(syn1, out_BK1.reshape(-1), (g_BK1[:, :, None] * h_BE[:, None, :]).reshape(-1, E),
+                       ok_out_BK1.reshape(-1), lr, cap)
     # the C tool adds the whole neu1e to every context word
-    dctx = jnp.broadcast_to(dh[:, None, :], context.shape + (D,)) * ok[:, :, None]
-    syn0 = _capped_add(syn0, context.reshape(-1), dctx.reshape(-1, D), ok.reshape(-1), lr, cap)
+    dctx_BSE = jnp.broadcast_to(dh_BE[:, None, :], context.shape + (E,)) * ok_BS[:, :, None]
+    syn0 = _capped_add(syn0, context.reshape(-1), dctx_BSE.reshape(-1, E), ok_BS.reshape(-1), lr, cap)
     return syn0, syn1, loss
 
 
@@ -299,9 +305,9 @@ def train_chunk(syn0, syn1, centre, context, noise, lr, cap, cbow: bool = False)
     """Train on ``steps`` batches in a row (one ``lax.scan``).
 
     Args:
-      syn0, syn1: ``float32[V + 1, D]`` input / output vectors (row ``V`` = padding); donated.
-      centre: ``int32[steps, W]``; context: ``int32[steps, W, S]``; noise:
-        ``int32[steps, W, K]``; lr: ``float32[steps]``; cap: ``float32[]`` (see ``_capped_add``).
+      syn0, syn1: ``float32[V + 1, E]`` input / output vectors (row ``V`` = padding); donated.
+      centre: ``int32[steps, B]``; context: ``int32[steps, B, S]``; noise:
+        ``int32[steps, B, K]``; lr: ``float32[steps]``; cap: ``float32[]`` (see ``_capped_add``).
     Returns:
       ``(syn0, syn1, summed loss float32[])``.
     """

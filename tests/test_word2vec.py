@@ -1,4 +1,5 @@
-"""word2vec: the C tool's formulas, pair generation, planted structure, the text format, corpora."""
+"""word2vec: the C tool's subsampling and noise values, pair generation, single update steps,
+planted structure, the text format, corpora."""
 
 import collections
 import tarfile
@@ -14,14 +15,33 @@ from seqjax.data import glove
 from conftest import make_imdb_tar
 
 
-def test_keep_probability_and_noise_distribution_follow_their_formulas():
-    counts = np.array([1000, 100, 10, 1], np.int64)
-    t, N = 1e-2, counts.sum()
-    expect = np.minimum((np.sqrt(counts / (t * N)) + 1) * (t * N) / counts, 1)
-    np.testing.assert_allclose(w2v.keep_probability(counts, t), expect)
-    assert w2v.keep_probability(counts, t)[0] < 0.5 and w2v.keep_probability(counts, t)[-1] == 1
-    p = w2v.noise_distribution(counts)
-    np.testing.assert_allclose(p, counts**0.75 / (counts**0.75).sum())
+def test_keep_probability_has_the_c_tools_values():
+    """The C tool keeps a word of count c with (sqrt(c / (t N)) + 1) (t N) / c. For counts 64,
+    36, 16, 4 (N = 120) and t = 1/30, t N = 4, so by hand: (4 + 1) 4/64 = 5/16,
+    (3 + 1) 4/36 = 4/9, (2 + 1) 4/16 = 3/4, and (1 + 1) 4/4 = 2, kept always (1)."""
+    counts = np.array([64, 36, 16, 4], np.int64)
+    np.testing.assert_allclose(w2v.keep_probability(counts, 1 / 30), [5 / 16, 4 / 9, 3 / 4, 1], rtol=1e-12)
+    np.testing.assert_array_equal(w2v.keep_probability(counts, 0), 1)  # sample 0: no subsampling
+
+
+def test_noise_distribution_on_a_tiny_vocabulary():
+    """Counts 81, 16, 1, 0 raised to 3/4 are 27, 8, 1, 0: probabilities 27/36, 8/36, 1/36, 0."""
+    p = w2v.noise_distribution(np.array([81, 16, 1, 0], np.int64))
+    np.testing.assert_allclose(p, [27 / 36, 8 / 36, 1 / 36, 0], rtol=1e-12)
+
+
+def test_training_windows_are_subsampled_at_the_keep_probability():
+    """One document of 6400 w0, 3600 w1, 1600 w2 and 400 w3 (N = 12000) with t = 1/30 (t N = 400):
+    each word is a centre as often as it is kept, 5/16, 4/9, 3/4 and 1 of its count (by hand,
+    as above); sampling error at these counts is below 0.01."""
+    rng = np.random.default_rng(0)
+    counts = np.array([6400, 3600, 1600, 400])
+    ids = rng.permutation(np.repeat(np.arange(4), counts)).astype(np.int32)
+    corpus = w2v.Corpus(ids, np.zeros(len(ids), np.int32), ["w0", "w1", "w2", "w3"], counts.astype(np.int64))
+    cfg = configs.Word2VecConfig(window=1, sample=1 / 30, epochs=1, batch_size=64, negative=1)
+    centres = np.concatenate([c.centre.ravel() for c in w2v.chunks(corpus, cfg, rng, steps_per_call=4)])
+    kept = np.bincount(centres, minlength=5)[:4] / counts  # id 4 = padding windows
+    np.testing.assert_allclose(kept, [5 / 16, 4 / 9, 3 / 4, 1], atol=0.03)
 
 
 def test_window_sampler_is_uniform():
@@ -72,10 +92,40 @@ def test_chunks_hold_every_window_of_the_c_tool_once_per_epoch():
 
 
 def test_alias_sampler_draws_the_noise_distribution():
-    p = w2v.noise_distribution(np.array([1000, 300, 50, 10, 1, 0], np.int64))
+    p = np.array([27, 8, 1, 0, 0, 36]) / 72
     draws = w2v.AliasSampler(p)(np.random.default_rng(0), (200_000,))
-    np.testing.assert_allclose(np.bincount(draws, minlength=6) / len(draws), p, atol=2e-3)
-    assert (draws != 5).all()
+    np.testing.assert_allclose(np.bincount(draws, minlength=6) / len(draws), p, atol=3e-3)
+    assert not np.isin(draws, [3, 4]).any()  # probability 0: never drawn
+
+
+@pytest.mark.parametrize("cbow", [False, True])
+def test_one_update_step_by_hand(cbow):
+    """Word 0 at [1, 2] predicts centre 1 against noise word 2; output vectors start at zero as
+    in the C tool. Every score is 0, so sigmoid = 1/2: the gradient on a score is -1/2 for the
+    centre and +1/2 for the noise word, and with lr 0.1 the output vectors become
+    +-0.1 * 1/2 * [1, 2] = +-[0.05, 0.1]; the input vector does not move (its gradient is a sum
+    of zero output vectors); the loss is 2 log 2. A second step then moves word 0 towards
+    centre 1 and away from noise 2, and the loss falls."""
+    import jax.numpy as jnp
+
+    V, lr, cap = 3, jnp.float32(0.1), jnp.float32(100.0)
+    syn0 = jnp.array([[1.0, 2.0], [0.3, -0.4], [0.5, 0.5], [0.0, 0.0]])  # row V = padding
+    syn1 = jnp.zeros((V + 1, 2))
+    centre, context, noise = jnp.array([1]), jnp.array([[0, V]]), jnp.array([[2]])
+    step = w2v._cbow_batch if cbow else w2v._sg_batch
+    s0, s1, loss = step(syn0, syn1, centre, context, noise, lr, cap)
+    np.testing.assert_allclose(s1, [[0, 0], [0.05, 0.1], [-0.05, -0.1], [0, 0]], atol=1e-7)
+    np.testing.assert_allclose(s0, syn0, atol=0)
+    assert float(loss) == pytest.approx(2 * np.log(2), rel=1e-6)
+    t0, t1, loss2 = step(s0, s1, centre, context, noise, lr, cap)
+    score = lambda a, b, i, j: float(a[i] @ b[j])
+    assert score(t0, t1, 0, 1) > score(s0, s1, 0, 1) and score(t0, t1, 0, 2) < score(s0, s1, 0, 2)
+    assert float(loss2) < float(loss)
+    np.testing.assert_allclose(t0[1:], syn0[1:], atol=0)  # only the context word's input vector moves
+    # a noise word equal to the centre is skipped, as in the C tool: the centre alone, loss log 2
+    _, u1, loss1 = step(syn0, syn1, centre, context, jnp.array([[1]]), lr, cap)
+    np.testing.assert_allclose(u1, [[0, 0], [0.05, 0.1], [0, 0], [0, 0]], atol=1e-7)
+    assert float(loss1) == pytest.approx(np.log(2), rel=1e-6)
 
 
 def test_shared_negative_step_matches_a_loop_over_pairs():
@@ -110,6 +160,8 @@ def test_shared_negative_step_matches_a_loop_over_pairs():
 
 @pytest.mark.parametrize("cbow", [False, True])
 def test_planted_groups_stay_together(cbow):
+    """Words of group a only ever share documents with a-words, b with b: after training every
+    word's 5 nearest neighbours are of its own group."""
     rng = np.random.default_rng(0)
     A, B = [f"a{i}" for i in range(15)], [f"b{i}" for i in range(15)]
     docs = [list(rng.choice(A if k % 2 else B, 30)) for k in range(300)]

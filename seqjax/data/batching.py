@@ -1,14 +1,14 @@
 """Length-bucketed, padded batches with static shapes.
 
-Every batch is a dict of numpy arrays::
+Every batch is a dict of numpy arrays (``B = batch_size`` rows)::
 
-    ids      int32[batch, T]   token ids, padded with ``pad_id`` past each length
-    lengths  int32[batch]      true lengths (>= 1; 0 for padding rows)
-    labels   float32[batch]    targets (0 for padding rows)
-    weights  float32[batch]    1 for real examples, 0 for padding rows
+    ids      int32[B, T]   token ids, padded with ``pad_id`` past each length
+    lengths  int32[B]      true lengths (>= 1; 0 for padding rows)
+    labels   float32[B]    targets (0 for padding rows)
+    weights  float32[B]    1 for real examples, 0 for padding rows
 
 ``T`` is always one of ``boundaries`` (the smallest that fits the longest example of the
-batch), and every batch has exactly ``batch_size`` rows — the last one is filled with
+batch), and every batch has exactly ``B`` rows — the last one is filled with
 weight-0 rows — so a jit-compiled step compiles at most ``len(boundaries)`` programs and
 metrics summed with ``weights`` are exact. Examples longer than ``boundaries[-1]`` are
 truncated to it (``max_len``).
@@ -37,8 +37,9 @@ def default_boundaries(max_len: int, smallest: int = 16, growth: float = 2**0.5)
     """Lengths growing by ``growth`` (rounded to multiples of 8) from ``smallest`` up to and
     including ``max_len``: ``(16, 24, 32, 48, 64, 96, 128, ..., max_len)``.
 
-    With ``growth = sqrt(2)`` a batch wastes at most ~30 % of its steps on padding (powers of
-    two waste up to 50 %) for about 2 log2(max_len) compiled shapes.
+    A batch whose longest example just passes a boundary is padded to the next, so at most a
+    share ``1 - 1/growth`` of its steps is padding: ~30 % for ``growth = sqrt(2)`` (lengths that
+    double would allow 50 %), for about ``2 log2(max_len)`` compiled shapes.
     """
     b, out = float(smallest), []
     while int(8 * round(b / 8)) < max_len:
@@ -51,24 +52,25 @@ def default_boundaries(max_len: int, smallest: int = 16, growth: float = 2**0.5)
 
 def batch_order(lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
                 epoch: int = 0, pool: int = 50) -> list[np.ndarray]:
-    """Index arrays, one per batch, covering ``range(len(lengths))`` exactly once."""
-    n = len(lengths)
+    """Index arrays ``int[<= B]``, one per batch, covering ``range(N)`` exactly once
+    (``lengths int32[N]``, ``B = batch_size``)."""
+    N = len(lengths)
     if shuffle:
         rng = np.random.default_rng([seed, epoch])
-        perm = rng.permutation(n)
-        chunks = [perm[i:i + pool * batch_size] for i in range(0, n, pool * batch_size)]
+        perm_N = rng.permutation(N)
+        pools = [perm_N[i:i + pool * batch_size] for i in range(0, N, pool * batch_size)]
         batches = []
-        for c in chunks:
-            c = c[np.argsort(lengths[c], kind="stable")]
-            batches += [c[i:i + batch_size] for i in range(0, len(c), batch_size)]
+        for idx in pools:
+            idx = idx[np.argsort(lengths[idx], kind="stable")]
+            batches += [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
         order = rng.permutation(len(batches))
         return [batches[i] for i in order]
-    perm = np.argsort(lengths, kind="stable")
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+    perm_N = np.argsort(lengths, kind="stable")
+    return [perm_N[i:i + batch_size] for i in range(0, N, batch_size)]
 
 
 def padded_length(lengths: np.ndarray, boundaries: Sequence[int], min_len: int = 1) -> int:
-    """The padded length ``T`` of a batch of examples of ``lengths`` (``int[n]``): the smallest
+    """The padded length ``T`` of a batch of examples of ``lengths`` (``int[N]``): the smallest
     boundary that fits the longest (at least ``min_len``), else the last boundary."""
     longest = max(int(np.max(lengths)) if len(lengths) else 1, min_len, 1)
     return next((b for b in boundaries if b >= longest), boundaries[-1])
@@ -82,33 +84,36 @@ def pad_batch(seqs: Sequence[np.ndarray], labels: np.ndarray, batch_size: int,
     """
     if len(seqs) > batch_size:
         raise ValueError(f"{len(seqs)} sequences do not fit a batch of {batch_size}")
-    lens = np.array([min(len(s), boundaries[-1]) for s in seqs], np.int32)
-    T = padded_length(lens, boundaries, min_len)
-    ids = np.full((batch_size, T), pad_id, np.int32)
+    lens_N = np.array([min(len(s), boundaries[-1]) for s in seqs], np.int32)
+    T = padded_length(lens_N, boundaries, min_len)
+    ids_BT = np.full((batch_size, T), pad_id, np.int32)
     for i, s in enumerate(seqs):
-        ids[i, : lens[i]] = s[: lens[i]]
-    out_lens = np.zeros(batch_size, np.int32)
-    out_lens[: len(seqs)] = lens
-    out_labels = np.zeros(batch_size, np.float32)
-    out_labels[: len(seqs)] = labels
-    weights = np.zeros(batch_size, np.float32)
-    weights[: len(seqs)] = 1.0
-    return {"ids": ids, "lengths": out_lens, "labels": out_labels, "weights": weights}
+        ids_BT[i, : lens_N[i]] = s[: lens_N[i]]
+    lengths_B = np.zeros(batch_size, np.int32)
+    lengths_B[: len(seqs)] = lens_N
+    labels_B = np.zeros(batch_size, np.float32)
+    labels_B[: len(seqs)] = labels
+    weights_B = np.zeros(batch_size, np.float32)
+    weights_B[: len(seqs)] = 1.0
+    return {"ids": ids_BT, "lengths": lengths_B, "labels": labels_B, "weights": weights_B}
 
 
 class BucketedBatches:
     """An epoch-indexed iterable of padded batches over encoded sequences.
 
     Args:
-      seqs: ``n`` arrays ``int32[len_i]`` (empty sequences are rejected).
-      labels: ``float32[n]``.
-      batch_size: rows per batch (static).
-      boundaries: allowed padded lengths, ascending; default powers of two up to the longest.
+      seqs: ``N`` arrays ``int32[len_i]`` (empty sequences are rejected).
+      labels: ``float32[N]``.
+      batch_size: rows per batch ``B`` (static).
+      boundaries: allowed padded lengths, ascending; default :func:`default_boundaries` of the
+        longest sequence (lengths growing by ``sqrt(2)``).
       shuffle, seed: training order per ``(seed, epoch)``; evaluation when ``shuffle=False``.
 
     ``batches(epoch, start=k)`` skips the first ``k`` batches (exact resume);
     ``batches(..., rows=slice(a, b))`` yields rows ``[a, b)`` of each batch (one process's share,
     see the module docstring): ``ids int32[b - a, T]`` with the ``T`` of the whole batch.
+    Batches as the module docstring: ``ids int32[B, T]``, ``lengths``, ``labels``, ``weights``
+    each ``[B]``.
     """
 
     def __init__(self, seqs: Sequence[np.ndarray], labels, batch_size: int,
@@ -146,9 +151,9 @@ class BucketedBatches:
 
 
 class ArrayBatches:
-    """Fixed-shape batches of equal-length rows (char windows): ``x int32[batch, T]``, ``y``.
+    """Fixed-shape batches of equal-length rows (char windows): ``x int32[N, T]``, ``y int32[N, ...]``.
 
-    Each batch: ``{"ids": int32[batch, T], "labels": int32[batch, ...], "weights": float32[batch]}``;
+    Each batch: ``{"ids": int32[B, T], "labels": int32[B, ...], "weights": float32[B]}``;
     the last batch is filled with weight-0 rows. Shuffled per ``(seed, epoch)`` when ``shuffle``.
     ``batches(epoch, start, rows=slice(a, b))``: rows ``[a, b)`` of each batch only.
     """
@@ -167,14 +172,14 @@ class ArrayBatches:
         rows = rows if rows is not None else slice(0, B)
         perm = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
         for b in range(start, len(self)):
-            idx = perm[b * B:(b + 1) * B]
-            k = len(idx)
+            idx_B = perm[b * B:(b + 1) * B]
+            k = len(idx_B)
             if k < B:
-                idx = np.concatenate([idx, np.zeros(B - k, idx.dtype)])
-            w = np.zeros(B, np.float32)
-            w[:k] = 1.0
-            idx, w = idx[rows], w[rows]
-            yield {"ids": self.x[idx], "labels": self.y[idx], "weights": w}
+                idx_B = np.concatenate([idx_B, np.zeros(B - k, idx_B.dtype)])
+            weights_B = np.zeros(B, np.float32)
+            weights_B[:k] = 1.0
+            idx_B, weights_B = idx_B[rows], weights_B[rows]
+            yield {"ids": self.x[idx_B], "labels": self.y[idx_B], "weights": weights_B}
 
     def __iter__(self) -> Iterator[dict]:
         return self.batches(0)
@@ -183,7 +188,7 @@ class ArrayBatches:
 class StreamBatches:
     """Contiguous chunks of ``B`` parallel streams through a text (truncated BPTT).
 
-    The ids are cut into ``batch_size`` equal streams; batch ``k`` holds chars
+    The ids are cut into ``B = batch_size`` equal streams; batch ``k`` holds chars
     ``[k*T, (k+1)*T)`` of every stream as ``ids int32[B, T]`` and the next chars as
     ``labels int32[B, T]``. Row ``b`` of batch ``k+1`` continues row ``b`` of batch ``k``, so
     a model may carry its state from one batch to the next. The order never changes.
@@ -205,19 +210,20 @@ class StreamBatches:
 
     def batches(self, epoch: int = 0, start: int = 0, rows: slice | None = None) -> Iterator[dict]:
         T = self.seq_len
+        # int32[B, stream length] each (B: this process's streams)
         x, y = (self.x, self.y) if rows is None else (self.x[rows], self.y[rows])
-        w = np.ones(len(x), np.float32)
+        weights_B = np.ones(len(x), np.float32)
         for k in range(start, self.n):
-            yield {"ids": x[:, k * T:(k + 1) * T], "labels": y[:, k * T:(k + 1) * T], "weights": w}
+            yield {"ids": x[:, k * T:(k + 1) * T], "labels": y[:, k * T:(k + 1) * T], "weights": weights_B}
 
 
 def chunks(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Non-overlapping chunks for next-char training at every position.
 
-    Returns ``x int32[n, seq_len]`` and ``y int32[n, seq_len]`` with ``y[i, t] = x[i, t+1]``
-    (the last label is the char after the chunk); ``n = (len(ids) - 1) // seq_len``.
+    Returns ``x int32[N, T]`` and ``y int32[N, T]`` (``T = seq_len``) with ``y[i, t] = x[i, t+1]``
+    (the last label is the char after the chunk); ``N = (len(ids) - 1) // T``.
     """
-    n = (len(ids) - 1) // seq_len
-    x = ids[: n * seq_len].reshape(n, seq_len)
-    y = ids[1: n * seq_len + 1].reshape(n, seq_len)
-    return x.astype(np.int32), y.astype(np.int32)
+    N = (len(ids) - 1) // seq_len
+    x_NT = ids[: N * seq_len].reshape(N, seq_len)
+    y_NT = ids[1: N * seq_len + 1].reshape(N, seq_len)
+    return x_NT.astype(np.int32), y_NT.astype(np.int32)

@@ -98,7 +98,7 @@ def _verify(path: Path, res: Resource, where: str) -> Path:
     return path
 
 
-def fetch(name: str, data_dir_: str | os.PathLike | None = None, *, verify: bool = True) -> Path:
+def fetch(name: str, data_dir_: str | os.PathLike | None = None) -> Path:
     """Path to a verified local copy of resource ``name`` (a key of ``RESOURCES``).
 
     Raises:
@@ -111,10 +111,10 @@ def fetch(name: str, data_dir_: str | os.PathLike | None = None, *, verify: bool
     if offline is not None:
         local = offline / res.name
         if local.exists():
-            return _verify(local, res, "offline") if verify else local
+            return _verify(local, res, "offline")
     cached = cache_dir() / res.name
     if cached.exists():
-        return _verify(cached, res, "cached") if verify else cached
+        return _verify(cached, res, "cached")
     try:
         _download(res.url, cached)
     except (urllib.error.URLError, OSError) as err:

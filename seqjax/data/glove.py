@@ -29,7 +29,7 @@ class WordVectors:
 
     Attributes:
       words: ``list[str]`` of length ``V`` (file order: GloVe is by descending frequency).
-      vectors: ``float32[V, D]``.
+      vectors: ``float32[V, E]``.
     """
 
     def __init__(self, words: list[str], vectors: np.ndarray):
@@ -78,11 +78,11 @@ class WordVectors:
         """The words of highest cosine similarity to the mean of the unit vectors of
         ``positive`` minus those of ``negative`` — gensim's ``KeyedVectors.most_similar``, with
         its arguments and results: ``most_similar(positive=["king", "woman"], negative=["man"])``
-        is ``[("queen", 0.85...), ...]`` for GloVe 6B-50d.
+        has ``"queen"`` first for GloVe 6B-50d.
 
         Args:
           positive, negative: a word, or a list of words, ``(word, weight)`` pairs or
-            ``float32[D]`` vectors (default weights +1 and -1).
+            ``float32[E]`` vectors (default weights +1 and -1).
           topn: how many words; ``None`` returns the similarity of every word.
           restrict_vocab: search only the first ``restrict_vocab`` words.
         Returns:
@@ -214,7 +214,8 @@ def load(spec: str = "6B.50d", data_dir: str | None = None) -> WordVectors:
 
 def embedding_matrix(vocab, vectors: WordVectors, seed: int = 0, oov_std: float | str = 1.0
                      ) -> tuple[np.ndarray, int]:
-    """``float32[len(vocab), D]`` aligned to ``vocab`` (see module docstring), and #found."""
+    """``float32[V, E]`` aligned to ``vocab`` (``V = len(vocab)``; see module docstring), and
+    the number of words found."""
     rng = np.random.default_rng(seed)
     found = np.array([vectors.index.get(w, -1) for w in vocab.itos])
     hit = found >= 0

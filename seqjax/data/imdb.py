@@ -1,6 +1,6 @@
 """IMDB movie reviews (Maas et al. 2011): 25,000 train + 25,000 test, labels 0 = neg, 1 = pos.
 
-Two sources, one record format (``texts: list[str]``, ``labels: int32[n]``):
+Two sources, one record format (``texts: list[str]``, ``labels: int32[N]``):
 
 * ``archive``: the Stanford ``aclImdb_v1.tar.gz`` (read straight from the gzip stream, no
   extraction) or an extracted ``aclImdb/`` folder, layout ``{train,test}/{pos,neg}/*.txt``.
@@ -34,7 +34,7 @@ _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)$")
 
 @dataclasses.dataclass
 class Split:
-    """Attributes: ``texts`` (n reviews), ``labels`` ``int32[n]`` (1 = positive)."""
+    """Attributes: ``texts`` (``N`` reviews), ``labels`` ``int32[N]`` (1 = positive)."""
 
     texts: list[str]
     labels: np.ndarray
@@ -118,20 +118,24 @@ def read_tfds(data_dir: str | None = None, prepare: bool = False) -> dict[str, S
     return out
 
 
-def _tfds_prepared(tfds_dir: str | None) -> bool:
+def _tfds_prepared() -> bool:
+    """Whether ``imdb_reviews`` is prepared in tfds's default data dir."""
     try:
         import tensorflow_datasets as tfds
 
-        return tfds.builder("imdb_reviews/plain_text", data_dir=tfds_dir).is_prepared()
+        return tfds.builder("imdb_reviews/plain_text").is_prepared()
     except Exception:  # tfds missing or broken: fall back to the archive
         return False
 
 
-def load(source: str = "auto", data_dir: str | None = None, tfds_dir: str | None = None
-         ) -> dict[str, Split]:
-    """IMDB train/test from ``source`` in {"auto", "archive", "tfds"} (see module docstring)."""
+def load(source: str = "auto", data_dir: str | None = None) -> dict[str, Split]:
+    """IMDB train/test from ``source`` in {"auto", "archive", "tfds"} (see module docstring).
+
+    ``data_dir``: the offline folder (default ``$SEQJAX_DATA_DIR``); tfds reads its own
+    default data dir.
+    """
     if source == "tfds":
-        return read_tfds(tfds_dir, prepare=True)
+        return read_tfds(prepare=True)
     if source == "archive":
         return read_archive(download.fetch("imdb", data_dir))
     if source != "auto":
@@ -142,9 +146,9 @@ def load(source: str = "auto", data_dir: str | None = None, tfds_dir: str | None
             if candidate.is_file():
                 candidate = download.fetch("imdb", data_dir)  # checksum-verified
             return read_archive(candidate)
-    if (download.cache_dir() / "aclImdb_v1.tar.gz").exists() or not _tfds_prepared(tfds_dir):
+    if (download.cache_dir() / "aclImdb_v1.tar.gz").exists() or not _tfds_prepared():
         return read_archive(download.fetch("imdb", data_dir))
-    return read_tfds(tfds_dir)
+    return read_tfds()
 
 
 def train_valid_split(train: Split, valid_fraction: float = 0.3, seed: int = 0

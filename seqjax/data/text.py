@@ -40,7 +40,7 @@ class CharVocab:
         return len(self.chars)
 
     def encode(self, text: str) -> np.ndarray:
-        """``text`` -> ``int32[len(text)]`` ids. Unknown chars raise SeqjaxError naming them."""
+        """``text`` -> ids ``int32[T]`` (``T = len(text)``). Unknown chars raise SeqjaxError naming them."""
         table = np.full(max(map(ord, self.chars)) + 1, -1, np.int32)
         table[[ord(c) for c in self.chars]] = np.arange(len(self.chars), dtype=np.int32)
         codes = np.frombuffer(text.encode("utf-32-le"), np.uint32) if text else np.zeros(0, np.uint32)
@@ -54,7 +54,7 @@ class CharVocab:
         return ids.astype(np.int32)
 
     def decode(self, ids) -> str:
-        """``int[n]`` ids -> str."""
+        """ids ``int[T]`` -> str."""
         return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
 
     def to_json(self) -> str:
@@ -122,17 +122,17 @@ def windows(ids: np.ndarray, maxlen: int = 40, step: int = 3) -> tuple[np.ndarra
     """The lab's training pairs: windows of ``maxlen`` chars every ``step`` chars.
 
     Args:
-      ids: ``int32[n]``.
+      ids: the text, ``int32`` ids.
     Returns:
-      ``x int32[num, maxlen]`` (a strided view, no copy) and ``y int32[num]`` — the char after
-      each window; ``num = (n - maxlen - 1) // step + 1`` (0 if the text is too short).
+      ``x int32[N, T]`` (``T = maxlen``) and ``y int32[N]`` — the char after each window;
+      ``N = (len(ids) - maxlen - 1) // step + 1`` (0 if the text is too short).
     """
     n = len(ids) - maxlen
     if n <= 0:
         return np.zeros((0, maxlen), np.int32), np.zeros((0,), np.int32)
-    starts = np.arange(0, n, step)
-    x = np.lib.stride_tricks.sliding_window_view(ids, maxlen)[starts]
-    return x.astype(np.int32), ids[starts + maxlen].astype(np.int32)
+    starts_N = np.arange(0, n, step)
+    x_NT = np.lib.stride_tricks.sliding_window_view(ids, maxlen)[starts_N]
+    return x_NT.astype(np.int32), ids[starts_N + maxlen].astype(np.int32)
 
 
 def context_windows(ids: np.ndarray, context: np.ndarray, maxlen: int = 40):
@@ -142,11 +142,12 @@ def context_windows(ids: np.ndarray, context: np.ndarray, maxlen: int = 40):
     context, so every model and objective is scored on the same rows.
 
     Args:
-      ids: ``int32[n]`` held-out chars.
-      context: ``int32[m]`` text preceding ``ids`` (the training head); ``m >= maxlen``.
+      ids: ``int32[N]`` held-out chars.
+      context: ``int32`` ids of the text preceding ``ids`` (the training head), at least
+        ``maxlen`` of them.
     Returns:
-      ``x int32[n, maxlen]``, ``y int32[n]``.
+      ``x int32[N, T]`` (``T = maxlen``), ``y int32[N]``.
     """
     full = np.concatenate([context[-maxlen:], ids])
-    x = np.lib.stride_tricks.sliding_window_view(full, maxlen)[: len(ids)]
-    return x.astype(np.int32), ids.astype(np.int32)
+    x_NT = np.lib.stride_tricks.sliding_window_view(full, maxlen)[: len(ids)]
+    return x_NT.astype(np.int32), ids.astype(np.int32)

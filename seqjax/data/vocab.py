@@ -55,7 +55,7 @@ class Vocab:
         return len(self.itos)
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
-        """tokens -> ``int32[len(tokens)]``; unknown tokens map to ``<unk>`` (0)."""
+        """tokens -> ids ``int32[T]`` (``T = len(tokens)``); unknown tokens map to ``<unk>`` (0)."""
         get = self.stoi.get
         return np.fromiter((get(t, 0) for t in tokens), np.int32, count=len(tokens))
 

@@ -6,10 +6,10 @@
 
 Objectives (see :func:`lm_loss`):
 
-* ``last`` — the lab: a window ``ids [B, T]`` is scored on the char after it, from the
-  output at the last timestep;
-* ``every`` — a contiguous chunk ``ids [B, T]`` is scored at every position on the next
-  char (``labels [B, T]``), optionally from a carried state (truncated BPTT).
+* ``last`` — the lab: a window ``ids int32[B, T]`` is scored on the char after it
+  (``labels int32[B]``), from the output at the last timestep;
+* ``every`` — a contiguous chunk ``ids int32[B, T]`` is scored at every position on the next
+  char (``labels int32[B, T]``), optionally from a carried state (truncated BPTT).
 
 Two samplers, each one jit-compiled ``lax.scan`` over the generated chars:
 
@@ -22,6 +22,9 @@ Two samplers, each one jit-compiled ``lax.scan`` over the generated chars:
 
 Both draw from the logits with ``jax.random.categorical``, which never hits the
 "sum(pvals) > 1" failure of sampling from float32 probabilities.
+
+Shapes: ``B`` windows / streams, ``T`` chars per window, ``E`` = ``embed``, ``H`` = ``hidden``,
+``V`` = ``vocab`` (chars), ``K`` temperatures, ``S`` seed chars.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class CharLM(nn.Module):
     recurrence's backward pass, see :func:`seqjax.nn.recurrent.scan_cell`).
 
     Call: ``(ids int32[B, T], initial=None, train=False, last_only=True)`` ->
-    ``(logits float32[B, vocab] if last_only else float32[B, T, vocab], finals)``.
+    ``(logits float32[B, V] if last_only else float32[B, T, V], finals)``; ``finals`` a list
+    over layers of carries (``(h,)`` or ``(h, c)``, each ``float32[B, H]``), ``initial`` alike.
     """
 
     vocab: int
@@ -64,24 +68,26 @@ class CharLM(nn.Module):
         uni = lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
         self.lin = nn.Dense(self.vocab, kernel_init=uni, bias_init=uni, dtype=self.dtype)
 
-    def __call__(self, ids, initial=None, train: bool = False, last_only: bool = True):
+    def __call__(self, ids_BT, initial=None, train: bool = False, last_only: bool = True):
         # every window is full length, so the last output is the last layer's final state and
         # ``last_only`` needs no [B, T, H] outputs at all
-        out, finals = self.rnn(self.emb(ids), None, initial, train, outputs=not last_only)
-        return self.lin(finals[-1][0] if last_only else out).astype(jnp.float32), finals
+        out_BTH, finals = self.rnn(self.emb(ids_BT), None, initial, train, outputs=not last_only)
+        return self.lin(finals[-1][0] if last_only else out_BTH).astype(jnp.float32), finals
 
     def from_embeddings(self, x_BTE):
-        """Last-step logits from input embeddings ``float32[B, T, embed]`` (for gradient analysis)."""
-        out, _ = self.rnn(x_BTE)
-        return self.lin(out[:, -1]).astype(jnp.float32)
+        """Last-step logits ``float32[B, V]`` from input embeddings ``x_BTE float32[B, T, E]``
+        (for gradient analysis)."""
+        out_BTH, _ = self.rnn(x_BTE)
+        return self.lin(out_BTH[:, -1]).astype(jnp.float32)
 
     def step(self, ids_B, carries):
-        """One char per row: ``ids int32[B]`` -> ``(logits float32[B, vocab], carries)``."""
-        h, carries = self.rnn.step(self.emb(ids_B), carries)
-        return self.lin(h).astype(jnp.float32), carries
+        """One char per row: ``ids_B int32[B]`` -> ``(logits float32[B, V], carries)``."""
+        h_BH, carries = self.rnn.step(self.emb(ids_B), carries)
+        return self.lin(h_BH).astype(jnp.float32), carries
 
     def zero_state(self, batch: int):
-        """The zero initial state: a list over layers of carries ``[batch, hidden]``."""
+        """The zero initial state: a list over layers of carries of ``float32[B, H]`` arrays
+        (``B = batch``)."""
         return [zero_carry(self.cell, batch, self.hidden, self.dtype) for _ in range(self.layers)]
 
 
@@ -94,6 +100,7 @@ def lm_loss(model: CharLM, objective: str):
     """
 
     def loss_fn(params, batch, rng, train):
+        # logits [B, V] (last) or [B, T, V] (every); w, ce: [B] or [B, T] alike
         logits, finals = model.apply(params, batch["ids"], batch.get("carry"), train,
                                      last_only=objective == "last", rngs={"dropout": rng})
         w = batch["weights"]
@@ -117,14 +124,14 @@ def input_gradient_norms(model: CharLM, params, ids, labels):
 
     Args: ``ids int32[B, T]`` windows, ``labels int32[B]`` the char after each window.
     """
-    emb = model.apply(params, ids, method=lambda m, i: m.emb(i))
+    emb_BTE = model.apply(params, ids, method=lambda m, i: m.emb(i))
 
-    def loss(e):
-        logits = model.apply(params, e, method=CharLM.from_embeddings)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).sum()
+    def loss(e_BTE):
+        logits_BV = model.apply(params, e_BTE, method=CharLM.from_embeddings)
+        return optax.softmax_cross_entropy_with_integer_labels(logits_BV, labels).sum()
 
-    g = jax.grad(loss)(emb)  # [B, T, E]
-    return jnp.linalg.norm(g, axis=-1).mean(axis=0)[::-1]
+    g_BTE = jax.grad(loss)(emb_BTE)
+    return jnp.linalg.norm(g_BTE, axis=-1).mean(axis=0)[::-1]
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length"))
@@ -140,21 +147,21 @@ def sample(model: CharLM, params, seed_ids, length: int, temperatures, key):
       ``int32[K, length]`` generated ids.
     """
     K = temperatures.shape[0]
-    ids = jnp.broadcast_to(seed_ids[None, :], (K, seed_ids.shape[0]))
+    ids_KS = jnp.broadcast_to(seed_ids[None, :], (K, seed_ids.shape[0]))
     # read the seed except its last char; the scan starts by feeding that char
     state = model.zero_state(K)
     if seed_ids.shape[0] > 1:
-        _, state = model.apply(params, ids[:, :-1], state, last_only=True)
+        _, state = model.apply(params, ids_KS[:, :-1], state, last_only=True)
 
     def body(carry, k):
-        last, state = carry
-        logits, state = model.apply(params, last, state, method=CharLM.step)
-        nxt = jax.random.categorical(k, logits / temperatures[:, None], axis=-1).astype(jnp.int32)
-        return (nxt, state), nxt
+        last_K, state = carry
+        logits_KV, state = model.apply(params, last_K, state, method=CharLM.step)
+        nxt_K = jax.random.categorical(k, logits_KV / temperatures[:, None], axis=-1).astype(jnp.int32)
+        return (nxt_K, state), nxt_K
 
     keys = jax.random.split(key, length)
-    _, out = jax.lax.scan(body, (ids[:, -1], state), keys)
-    return out.T
+    _, out_TK = jax.lax.scan(body, (ids_KS[:, -1], state), keys)  # T = length
+    return out_TK.T
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length", "window"))
@@ -176,16 +183,17 @@ def sample_window(model: CharLM, params, seed_ids, length: int, temperatures, ke
       ``int32[K, length]`` generated ids.
     """
     K, S = temperatures.shape[0], seed_ids.shape[0]
+    # int32[K, max(S + length, window)]: the seed, then the generated chars
     buf = jnp.zeros((K, max(S + length, window)), jnp.int32).at[:, :S].set(seed_ids[None, :])
 
     def body(buf, xs):
         i, k = xs
         n = S + i  # chars written so far
-        win = jax.lax.dynamic_slice(buf, (0, jnp.maximum(n - window, 0)), (K, window))
-        logits, _ = model.apply(params, win, last_only=False)  # [K, window, vocab], zero state
-        last = jnp.take(logits, jnp.minimum(n, window) - 1, axis=1)  # [K, vocab]
-        nxt = jax.random.categorical(k, last / temperatures[:, None], axis=-1).astype(jnp.int32)
-        return jax.lax.dynamic_update_slice(buf, nxt[:, None], (0, n)), nxt
+        win_KT = jax.lax.dynamic_slice(buf, (0, jnp.maximum(n - window, 0)), (K, window))
+        logits_KTV, _ = model.apply(params, win_KT, last_only=False)  # zero state; T = window
+        last_KV = jnp.take(logits_KTV, jnp.minimum(n, window) - 1, axis=1)
+        nxt_K = jax.random.categorical(k, last_KV / temperatures[:, None], axis=-1).astype(jnp.int32)
+        return jax.lax.dynamic_update_slice(buf, nxt_K[:, None], (0, n)), nxt_K
 
     _, out = jax.lax.scan(body, buf, (jnp.arange(length), jax.random.split(key, length)))
-    return out.T
+    return out.T  # int32[K, length]

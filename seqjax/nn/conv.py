@@ -2,17 +2,20 @@
 
 The gradient of a max over time reaches one window per (example, filter): the one that won.
 Autodiff of ``max(relu(conv(x)))`` does not know that, and runs both transposed
-convolutions (input and filter gradients) over every position of a ``[B, T, F]`` cotangent
-that is zero except at those ``B * F`` places. :func:`conv_max_over_time` instead keeps the
+convolutions (input and filter gradients) over every position of a ``[B, T, C]`` cotangent
+that is zero except at those ``B * C`` places. :func:`conv_max_over_time` instead keeps the
 winning position of each (example, filter) from the forward pass and, backward, gathers those
 windows of ``x`` for the filter gradient and scatter-adds ``g * kernel`` back into them for
-the input gradient: ``O(B F k E)`` work instead of ``O(B T F k E)``.
+the input gradient: ``O(B C K E)`` work instead of ``O(B T C K E)``.
 
-Measured on this 2-core CPU (batch 64, embed 50, 100 filters of each width 3, 4, 5; one
-forward+backward of the three; ``python benchmarks/cnn_pool.py``): 58 ms with autodiff vs
-32 ms at T 256, 426 vs 154 ms at T 1464; at T 152 the two are about even (0.9-1.6x across
-runs: the forward's argmax costs about what the sparse backward saves there). The Kim CNN's
-training epoch on IMDB went from 31-36 s to 13.6-15.5 s.
+Decision: the Kim CNN uses this sparse backward. ``benchmarks/cnn_pool.py``
+(results/benchmarks/cnn_pool.json) times it against autodiff of the dense
+:func:`conv_max_over_time_dense` at the IMDB CNN's shapes and padded lengths: the sparse pass
+wins at long lengths and is about even at the shortest, where the forward's argmax costs
+about what the sparse backward saves.
+
+Shapes: ``B`` batch, ``T`` padded length, ``E`` embedding width, ``K`` kernel width,
+``C`` filters.
 
 Ties (the same maximum at two positions, e.g. a repeated n-gram) send the whole gradient to
 the first of them, as PyTorch's ``max_pool1d`` does; autodiff of ``jnp.max`` would split it.
@@ -27,60 +30,62 @@ import jax
 import jax.numpy as jnp
 
 
-def _conv(x, kernel, bias):
-    """``x [B, T, E]``, ``kernel [k, E, F]``, ``bias [F]`` -> ``[B, T - k + 1, F]`` (VALID)."""
-    y = jax.lax.conv_general_dilated(x, kernel, (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC"))
-    return y + bias[None, None, :]
+def _conv(x_BTE, kernel_KEC, bias_C):
+    """``x float[B, T, E]``, ``kernel float[K, E, C]``, ``bias float[C]`` ->
+    ``float[B, T - K + 1, C]`` (VALID)."""
+    y_BTC = jax.lax.conv_general_dilated(x_BTE, kernel_KEC, (1,), "VALID",
+                                         dimension_numbers=("NWC", "WIO", "NWC"))
+    return y_BTC + bias_C[None, None, :]
 
 
 def conv_max_over_time_dense(x, kernel, bias, n_valid):
     """The textbook ``relu(conv) -> mask -> max`` (what ``nn.Conv`` + ``jnp.max`` give), whose
     gradient autodiff computes densely: the reference :func:`conv_max_over_time` is tested and
     benchmarked against. Same arguments and result."""
-    h = jax.nn.relu(_conv(x, kernel, bias))
-    ok = jnp.arange(h.shape[1])[None, :] < n_valid[:, None]
-    return jnp.where(ok[:, :, None], h, -jnp.inf).max(axis=1)
+    h_BTC = jax.nn.relu(_conv(x, kernel, bias))
+    ok_BT = jnp.arange(h_BTC.shape[1])[None, :] < n_valid[:, None]
+    return jnp.where(ok_BT[:, :, None], h_BTC, -jnp.inf).max(axis=1)
 
 
-def _forward(x, kernel, bias, n_valid):
-    pre = _conv(x, kernel, bias)
-    ok = jnp.arange(pre.shape[1])[None, :] < n_valid[:, None]
-    pre = jnp.where(ok[:, :, None], pre, -jnp.inf)
-    idx = jnp.argmax(pre, axis=1)  # [B, F], first maximum
-    best = jnp.take_along_axis(pre, idx[:, None, :], axis=1)[:, 0]
-    return jax.nn.relu(best), idx
+def _forward(x_BTE, kernel_KEC, bias_C, n_valid_B):
+    pre_BTC = _conv(x_BTE, kernel_KEC, bias_C)
+    ok_BT = jnp.arange(pre_BTC.shape[1])[None, :] < n_valid_B[:, None]
+    pre_BTC = jnp.where(ok_BT[:, :, None], pre_BTC, -jnp.inf)
+    idx_BC = jnp.argmax(pre_BTC, axis=1)  # first maximum
+    best_BC = jnp.take_along_axis(pre_BTC, idx_BC[:, None, :], axis=1)[:, 0]
+    return jax.nn.relu(best_BC), idx_BC
 
 
 @jax.custom_vjp
 def conv_max_over_time(x, kernel, bias, n_valid):
-    """``max_{t < n_valid[b]} relu(conv(x)[b, t, f])``.
+    """``max_{t < n_valid[b]} relu(conv(x)[b, t, c])``.
 
     Args:
       x: ``float[B, T, E]`` (embedded tokens, batch-major).
-      kernel: ``float[k, E, F]`` (flax ``nn.Conv`` layout); bias: ``float[F]``.
-      n_valid: ``int32[B]``, windows that count per example, each in ``[1, T - k + 1]``.
+      kernel: ``float[K, E, C]`` (flax ``nn.Conv`` layout); bias: ``float[C]``.
+      n_valid: ``int32[B]``, windows that count per example, each in ``[1, T - K + 1]``.
 
-    Returns ``float[B, F]`` (same dtype as ``x``). Equals ``nn.Conv(F, (k,), padding="VALID")``
+    Returns ``float[B, C]`` (same dtype as ``x``). Equals ``nn.Conv(C, (K,), padding="VALID")``
     followed by ReLU, masking and ``max(axis=1)``; its gradient is computed sparsely (module
     docstring).
     """
     return _forward(x, kernel, bias, n_valid)[0]
 
 
-def _fwd(x, kernel, bias, n_valid):
-    out, idx = _forward(x, kernel, bias, n_valid)
-    return out, (x, kernel, idx, out)
+def _fwd(x_BTE, kernel_KEC, bias_C, n_valid_B):
+    out_BC, idx_BC = _forward(x_BTE, kernel_KEC, bias_C, n_valid_B)
+    return out_BC, (x_BTE, kernel_KEC, idx_BC, out_BC)
 
 
-def _bwd(res, d_out):
-    x, kernel, idx, out = res
-    k = kernel.shape[0]
-    g = jnp.where(out > 0, d_out, 0.0)  # ReLU: a filter that never fired gets no gradient
-    pos = idx[:, :, None] + jnp.arange(k)[None, None, :]  # [B, F, k]: the winning window of each filter
-    b = jnp.arange(x.shape[0])[:, None, None]
-    d_kernel = jnp.einsum("bf,bfje->jef", g, x[b, pos])
-    d_x = jnp.zeros_like(x).at[b, pos].add(jnp.einsum("bf,jef->bfje", g, kernel))
-    return d_x, d_kernel.astype(kernel.dtype), g.sum(0).astype(kernel.dtype), None
+def _bwd(res, d_out_BC):
+    x_BTE, kernel_KEC, idx_BC, out_BC = res
+    K = kernel_KEC.shape[0]
+    g_BC = jnp.where(out_BC > 0, d_out_BC, 0.0)  # ReLU: a filter that never fired gets no gradient
+    pos_BCK = idx_BC[:, :, None] + jnp.arange(K)[None, None, :]  # the winning window of each filter
+    b_B11 = jnp.arange(x_BTE.shape[0])[:, None, None]
+    d_kernel_KEC = jnp.einsum("bf,bfje->jef", g_BC, x_BTE[b_B11, pos_BCK])
+    d_x_BTE = jnp.zeros_like(x_BTE).at[b_B11, pos_BCK].add(jnp.einsum("bf,jef->bfje", g_BC, kernel_KEC))
+    return d_x_BTE, d_kernel_KEC.astype(kernel_KEC.dtype), g_BC.sum(0).astype(kernel_KEC.dtype), None
 
 
 conv_max_over_time.defvjp(_fwd, _bwd)
@@ -89,8 +94,8 @@ conv_max_over_time.defvjp(_fwd, _bwd)
 class ConvMaxPool(nn.Module):
     """Conv1d of width ``width`` with ``features`` channels, ReLU, max over the valid windows.
 
-    Params as ``nn.Conv``: ``kernel [width, E, features]``, ``bias [features]``.
-    Call: ``(x float[B, T, E], n_valid int32[B]) -> float[B, features]``.
+    Params as ``nn.Conv``: ``kernel float32[K, E, C]``, ``bias float32[C]`` (``K = width``,
+    ``C = features``). Call: ``(x float[B, T, E], n_valid int32[B]) -> float[B, C]``.
     """
 
     features: int
@@ -100,8 +105,8 @@ class ConvMaxPool(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, n_valid):
-        kernel = self.param("kernel", self.kernel_init, (self.width, x.shape[-1], self.features))
-        bias = self.param("bias", self.bias_init, (self.features,))
-        x = x.astype(self.dtype)
-        return conv_max_over_time(x, kernel.astype(self.dtype), bias.astype(self.dtype), n_valid)
+    def __call__(self, x_BTE, n_valid_B):
+        kernel_KEC = self.param("kernel", self.kernel_init, (self.width, x_BTE.shape[-1], self.features))
+        bias_C = self.param("bias", self.bias_init, (self.features,))
+        x_BTE = x_BTE.astype(self.dtype)
+        return conv_max_over_time(x_BTE, kernel_KEC.astype(self.dtype), bias_C.astype(self.dtype), n_valid_B)

@@ -42,6 +42,11 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     runtime (JAX's default is 100 s). Also bounds how long a finishing process waits for the
     others at exit (``2 * heartbeat_s``).
 
+    The arguments are the global flags of ``seqjax`` (:mod:`seqjax.cli`): ``--coordinator``,
+    ``--num-processes``, ``--process-id``, ``--heartbeat-timeout``; the CLI calls this with the
+    first three ``None`` when only ``--distributed`` is given. The error messages name those
+    flags.
+
     Raises:
       SeqjaxError: on incomplete or inconsistent flags, no detectable cluster, or a
         coordinator that cannot be reached within ``init_timeout_s``.
@@ -50,7 +55,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     missing = [k for k, v in given.items() if v is None]
     if 0 < len(missing) < 3:
         raise SeqjaxError(f"{', '.join(missing)} missing: give --coordinator HOST:PORT, --num-processes N "
-                          f"and --process-id I together (or --distributed alone on a TPU pod / SLURM)")
+                          f"and --process-id I together (or --distributed alone on a TPU pod slice, SLURM or "
+                          f"Open MPI)")
     if coordinator is not None:
         if not re.fullmatch(r"\[?[\w.:-]+\]?:\d+", coordinator):
             raise SeqjaxError(f"--coordinator {coordinator!r}: give HOST:PORT of process 0, "

@@ -2,7 +2,9 @@
 
 Fields: ``step int32[]``, ``params``, ``opt_state``, ``rng`` (a typed ``jax.random`` key
 array), ``carry`` (model state carried across batches, e.g. stateful LM streams; ``None``
-when unused). The optimizer and the apply function are static (not saved).
+when unused), and ``tx``, the optimizer: a static field (not a leaf: never traced, donated or
+saved). The model is not part of the state: the loss function given to the train step
+closes over it (:mod:`seqjax.train.loop`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ class TrainState(flax.struct.PyTreeNode):
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
         return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
                             opt_state=opt_state)
-
-
 
 
 def make_optimizer(name: str, lr: float, clip: float = 0.0, schedule: str = "constant",
