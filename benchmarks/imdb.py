@@ -35,7 +35,7 @@ from seqjax.data.batching import BucketedBatches
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import bce_loss
 from seqjax.tasks.common import machine
-from seqjax.tasks.imdb import boundaries, build_model, init_state, preprocess, resolve
+from seqjax.tasks.imdb import boundaries, build_model, init_state, preprocess
 from seqjax.cli import cpu_devices
 from seqjax.train import parallel
 from seqjax.train.loop import make_train_step
@@ -75,7 +75,7 @@ def sample_batches(name: str, n_batches: int):
     data = imdb.load("auto")
     train, _ = imdb.train_valid_split(data["train"], 0.3, 0)
     train = train.subset(np.random.default_rng(0).permutation(len(train))[:3000])
-    cfg = resolve(configs.ImdbConfig(model=name, vectors="none"))
+    cfg = configs.ImdbConfig(model=name, vectors="none")
     toks = preprocess(cfg, train.texts)
     vocab = Vocab.build(toks, 25_000)
     seqs = [vocab.encode(t) for t in toks]

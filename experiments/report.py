@@ -117,13 +117,15 @@ def imdb_section() -> list[str]:
            f"{PUBLISHED['sources']['lab']}; newer: {PUBLISHED['sources']['tutorial']}.", "",
            "| model | vectors | test accuracy | best epoch | s / epoch | wall time | PyTorch reference | target | differs from the lab | command |",
            "|---|---|---|---|---|---|---|---|---|---|"]
-    from seqjax.tasks.imdb import MODEL_DEFAULTS
+    from seqjax import configs
 
     for p, r in rows:
         m = r["config"]["model"]
         ep = r["epoch_time_s"]
         c = r["config"]
-        diffs = [f"{k} {c[k]} (lab {v})" for k, v in MODEL_DEFAULTS[m].items() if k in c and c[k] != v and k != "vectors"]
+        lab = configs.IMDB_PRESETS[m]()
+        diffs = [f"{k} {c[k]} (lab {getattr(lab, k)})" for k in configs.PRESET_FIELDS
+                 if k in c and c[k] != getattr(lab, k) and k != "vectors"]
         diffs += [f"reviews cut to {c['max_len']} tokens"] if c.get("max_len") else []
         diffs += [f"{c['epochs']} epochs (lab 5)"] if c["epochs"] != 5 else []
         diffs += [f"gradient norm clipped at {c['clip']:g}"] if c.get("clip") else []

@@ -16,15 +16,20 @@ from seqjax.tasks.markov import run as run_markov  # also the name callers of th
 
 
 def _add_config(parser: argparse.ArgumentParser, cls) -> None:
-    """Every field of dataclass ``cls`` becomes ``--field-name`` with its default."""
+    """Every field of dataclass ``cls`` becomes ``--field-name`` with its default. A field of
+    type ``T | None`` with default ``None`` (ImdbConfig's model hyperparameters) takes a ``T``;
+    left out, it stays ``None``, which the config fills from the ``--model`` preset."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         typ = hints[f.name]
+        if f.default is None:
+            typ = next(t for t in typing.get_args(typ) if t is not type(None))
         flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         if typ is bool:
             parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default)
         else:
-            parser.add_argument(*flags, dest=f.name, type=typ, default=f.default, help=f"default: {f.default!r}")
+            parser.add_argument(*flags, dest=f.name, type=typ, default=f.default,
+                                help="default: the --model preset" if f.default is None else f"default: {f.default!r}")
 
 
 def _config(cls, args: argparse.Namespace):

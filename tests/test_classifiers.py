@@ -1,4 +1,5 @@
-"""The five IMDB classifiers: shapes, padding invariance, learning a separable toy task, predict."""
+"""The five IMDB classifiers: the encoders' contract, the params tree, shapes, padding invariance,
+learning a separable toy task, predict."""
 
 import subprocess
 import sys
@@ -11,7 +12,8 @@ import pytest
 from conftest import make_imdb_tar
 from seqjax import SeqjaxError, configs
 from seqjax.data.batching import BucketedBatches
-from seqjax.nn.classifiers import ENCODERS, TextClassifier, bce_loss
+from seqjax.nn.classifiers import (ENCODERS, BiRecurrentEncoder, CNNEncoder, MeanEncoder, RecurrentEncoder,
+                                    TextClassifier, bce_loss)
 from seqjax.tasks import imdb as imdb_task
 from seqjax.train import loop
 from seqjax.train.state import TrainState, make_optimizer
@@ -22,6 +24,65 @@ SMALL = {"rnn": dict(cell="rnn", hidden=16), "lstm": dict(hidden=16),
 
 def _model(enc):
     return TextClassifier(30, 12, enc, **SMALL[enc])
+
+
+ENCODER_MODULES = {  # model -> (encoder, its feature width D with E = 12)
+    "rnn": (RecurrentEncoder(16, "rnn"), 16), "lstm": (RecurrentEncoder(16, "lstm"), 16),
+    "bilstm": (BiRecurrentEncoder(8, 2, "lstm", 0.5), 16),
+    "fasttext": (MeanEncoder(), 12), "cnn": (CNNEncoder((3, 4, 5), 8, 0.5), 24)}
+
+
+@pytest.mark.parametrize("name", list(ENCODER_MODULES))
+def test_encoder_maps_a_padded_batch_to_features_and_ignores_the_padding(name):
+    """``(x float32[B, T, E], lengths int32[B], train) -> float32[B, D]``; whatever stands past a
+    row's length (here random vectors, not zeros) changes nothing."""
+    enc, D = ENCODER_MODULES[name]
+    rng = np.random.default_rng(0)
+    lengths_B = jnp.array([7, 2, 4], jnp.int32)  # 2 and 4: shorter than the widest CNN filter
+    real_BTE = rng.normal(size=(3, 7, 12)).astype(np.float32)
+    p = jax.jit(enc.init, static_argnums=3)(jax.random.PRNGKey(0), jnp.asarray(real_BTE), lengths_B, False)
+    apply = jax.jit(enc.apply, static_argnums=3)
+    feats = []
+    for T in (7, 11):
+        x_BTE = rng.normal(size=(3, T, 12)).astype(np.float32)  # padding: other random vectors each time
+        for b, n in enumerate(np.asarray(lengths_B)):
+            x_BTE[b, :n] = real_BTE[b, :n]
+        f_BD = apply(p, jnp.asarray(x_BTE), lengths_B, False)
+        assert f_BD.shape == (3, D) and f_BD.dtype == jnp.float32
+        feats.append(np.asarray(f_BD))
+    assert np.abs(feats[0]).max() > 1e-3  # features of something
+    np.testing.assert_allclose(feats[0], feats[1], atol=1e-6)
+    alone_BTE = jnp.asarray(real_BTE[1:2, :2])  # row 1 alone, unpadded
+    np.testing.assert_allclose(apply(p, alone_BTE, lengths_B[1:2], False), feats[0][1:2], atol=1e-6)
+
+
+# The params tree the PyTorch import (seqjax.interop.torch) and saved checkpoints rely on, written
+# out: path -> shape, for the models of SMALL with vocab 30 and embed 12.
+PARAMS = {
+    "rnn": {"embedding/embedding": (30, 12), "rnn/weight_ih_l0": (16, 12), "rnn/weight_hh_l0": (16, 16),
+            "rnn/bias_ih_l0": (16,), "rnn/bias_hh_l0": (16,), "fc/kernel": (16, 1), "fc/bias": (1,)},
+    "lstm": {"embedding/embedding": (30, 12), "rnn/weight_ih_l0": (64, 12), "rnn/weight_hh_l0": (64, 16),
+             "rnn/bias_ih_l0": (64,), "rnn/bias_hh_l0": (64,), "fc/kernel": (16, 1), "fc/bias": (1,)},
+    "bilstm": {"embedding/embedding": (30, 12),
+               "rnn/weight_ih_l0": (32, 12), "rnn/weight_hh_l0": (32, 8), "rnn/bias_ih_l0": (32,), "rnn/bias_hh_l0": (32,),
+               "rnn/weight_ih_l0_reverse": (32, 12), "rnn/weight_hh_l0_reverse": (32, 8),
+               "rnn/bias_ih_l0_reverse": (32,), "rnn/bias_hh_l0_reverse": (32,),
+               "rnn/weight_ih_l1": (32, 16), "rnn/weight_hh_l1": (32, 8), "rnn/bias_ih_l1": (32,), "rnn/bias_hh_l1": (32,),
+               "rnn/weight_ih_l1_reverse": (32, 16), "rnn/weight_hh_l1_reverse": (32, 8),
+               "rnn/bias_ih_l1_reverse": (32,), "rnn/bias_hh_l1_reverse": (32,),
+               "fc/kernel": (16, 1), "fc/bias": (1,)},
+    "fasttext": {"embedding/embedding": (30, 12), "fc/kernel": (12, 1), "fc/bias": (1,)},
+    "cnn": {"embedding/embedding": (30, 12), "conv3/kernel": (3, 12, 8), "conv3/bias": (8,),
+            "conv4/kernel": (4, 12, 8), "conv4/bias": (8,), "conv5/kernel": (5, 12, 8), "conv5/bias": (8,),
+            "fc/kernel": (24, 1), "fc/bias": (1,)},
+}
+
+
+@pytest.mark.parametrize("enc", ENCODERS)
+def test_params_tree_keeps_its_paths(enc):
+    p = jax.eval_shape(_model(enc).init, jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
+    got = {"/".join(k.key for k in path): tuple(v.shape) for path, v in jax.tree_util.tree_flatten_with_path(p)[0]}
+    assert got == {f"params/{k}": v for k, v in PARAMS[enc].items()}
 
 
 @pytest.mark.parametrize("enc", ENCODERS)
@@ -93,11 +154,11 @@ def test_train_then_predict_round_trips_through_the_checkpoint(tmp_path, model):
 
 def test_bad_inputs(tmp_path):
     with pytest.raises(SeqjaxError, match="--model 'transformer'"):
-        imdb_task.resolve(configs.ImdbConfig(model="transformer"))
+        configs.ImdbConfig(model="transformer")
     with pytest.raises(SeqjaxError, match="--cell 'xyz'"):
-        imdb_task.resolve(configs.ImdbConfig(model="lstm", cell="xyz"))
+        configs.ImdbConfig(model="lstm", cell="xyz")
     with pytest.raises(SeqjaxError, match=r"--bucket-growth 1: give a factor > 1"):
-        imdb_task.resolve(configs.ImdbConfig(model="cnn", bucket_growth=1.0))
+        configs.ImdbConfig(model="cnn", bucket_growth=1.0)
     with pytest.raises(SeqjaxError, match="no such checkpoint directory"):
         imdb_task.Predictor(str(tmp_path / "nope"))
 
@@ -121,7 +182,7 @@ def test_vectors_of_another_dimension_name_the_fix():
     from seqjax.data.glove import WordVectors
     from seqjax.data.vocab import Vocab
 
-    cfg = imdb_task.resolve(configs.ImdbConfig(model="cnn", vectors="w2v/vectors.txt"))
+    cfg = configs.ImdbConfig(model="cnn", vectors="w2v/vectors.txt")
     vocab = Vocab.build([["good", "film"]], 10)
     wv = WordVectors(["good", "film"], np.ones((2, 100), np.float32))
     with pytest.raises(SeqjaxError, match=r"100-d vectors .* pass --embed 100"):

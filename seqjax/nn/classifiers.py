@@ -1,22 +1,33 @@
-"""IMDB classifiers: embedder -> encoder -> head (one logit), differing only in the encoder.
+"""IMDB classifiers: embedder -> encoder -> head (one logit); the five lab models differ only
+in the encoder (as flax's ``examples/sst2`` composes its ``TextClassifier``).
 
-``TextClassifier(encoder=...)`` with encoders
+An encoder is a small flax module with one contract::
 
-* ``rnn`` / ``lstm`` (any ``cell``): the final hidden state of a 1-layer recurrence over the
-  true lengths (the lab's RNN and ImprovedRNN);
-* ``bilstm``: a ``layers``-deep bidirectional recurrence, final forward and backward states
-  of the last layer concatenated, dropout on embeddings and before the head (the tutorial);
-* ``fasttext``: the mean of the embeddings of a review's tokens and bigrams (padding excluded);
-* ``cnn``: Kim (2014) — Conv1d of each width in ``filters`` with ``n_filters`` channels, ReLU,
-  max over time, concat, dropout.
+    (x_BTE float32[B, T, E], lengths_B int32[B], train: bool) -> features float32[B, D]
 
-Padding never reaches an output: embeddings are multiplied by :func:`sequence_mask`, the
-recurrences stop at each length, pooling ignores padded positions, and a CNN window counts
-only if it ends within ``max(length, widest filter)`` (texts shorter than the widest filter
-are treated as padded to it, as the lab pads them). Hence the same review padded to any
-length gives the same logit.
+and it ignores ``x_BTE[b, t]`` for ``t >= lengths_B[b]``, whatever is there:
 
-Call: ``(ids int32[B, T], lengths int32[B], train=False) -> logits float32[B]``.
+* :class:`RecurrentEncoder` (the lab's ``rnn`` and ``lstm``, any cell): the final hidden state
+  of a 1-layer recurrence over the true lengths; ``D = hidden``;
+* :class:`BiRecurrentEncoder` (``bilstm``, the tutorial's): dropout on the inputs, a
+  ``layers``-deep bidirectional recurrence, the final forward and backward states of the last
+  layer concatenated, dropout; ``D = 2 * hidden``;
+* :class:`MeanEncoder` (``fasttext``): the mean of the vectors of a review's tokens and bigrams;
+  ``D = E``;
+* :class:`CNNEncoder` (``cnn``, Kim 2014): Conv1d of each width in ``filters`` with
+  ``n_filters`` channels, ReLU, max over time, concat, dropout; ``D = n_filters * len(filters)``.
+  A window counts only if it ends within ``max(length, widest filter)``: a text shorter than
+  the widest filter is read as zero-padded to it, as the lab pads it.
+
+The recurrences stop at each length; the mean and the CNN multiply their inputs by
+:func:`sequence_mask` first. Hence the same review padded to any length gives the same logit.
+
+:class:`Classifier` ``(ids int32[B, T], lengths int32[B], train=False) -> logits float32[B]``:
+``embedding`` (``nn.Embed``) -> encoder -> ``fc`` (``nn.Dense(1)``). The encoder shares the
+classifier's scope (``nn.share_scope``), so its parameters sit beside ``embedding`` and ``fc``
+(``rnn/weight_ih_l0``, ``conv3/kernel``, ...): the names ``seqjax.interop.torch`` maps a PyTorch
+``state_dict`` onto, and that saved checkpoints hold. :func:`TextClassifier` builds the lab's
+model of a name.
 """
 
 from __future__ import annotations
@@ -40,68 +51,145 @@ def torch_linear_init(fan_in: int):
     return lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
 
 
-class TextClassifier(nn.Module):
-    """Attributes:
-      vocab, embed: embedding table ``[vocab, embed]``, ``N(0, 1)`` init as PyTorch (replace
-        ``params["params"]["embedding"]["embedding"]`` with pretrained vectors after init).
-      encoder: one of ``ENCODERS``. cell: rnn | gru | lstm for the recurrent encoders.
-      hidden, layers, dropout: recurrent sizes / dropout rate (bilstm, cnn).
-      filters, n_filters: CNN widths and channels per width.
+def _dropout(rate: float, train: bool):
+    """``nn.Dropout(rate)`` when ``rate > 0``, else the identity (no op, no RNG drawn)."""
+    return nn.Dropout(rate, deterministic=not train) if rate else (lambda x: x)
+
+
+class RecurrentEncoder(nn.Module):
+    """The final hidden state of a 1-layer ``cell`` recurrence: ``float32[B, hidden]``.
+
+    Params: ``rnn/{weight,bias}_{ih,hh}_l0`` (PyTorch's names and layout).
     """
 
-    vocab: int
-    embed: int = 50
-    encoder: str = "lstm"
-    cell: str = "lstm"
-    hidden: int = 100
-    layers: int = 1
-    dropout: float = 0.0
-    filters: Sequence[int] = (3, 4, 5)
-    n_filters: int = 100
+    hidden: int
+    cell: str = "lstm"  # rnn | gru | lstm
     unroll: int = 1
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, ids, lengths, train: bool = False):
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder {self.encoder!r}: choose one of {ENCODERS}")
-        B, T = ids.shape
-        emb = nn.Embed(self.vocab, self.embed, embedding_init=nn.initializers.normal(1.0),
-                       name="embedding")(ids)
-        mask = sequence_mask(lengths, T)
-        emb = (emb * mask[:, :, None]).astype(self.dtype)
-        drop = lambda x: nn.Dropout(self.dropout, deterministic=not train)(x) if self.dropout else x
-
-        if self.encoder in ("rnn", "lstm"):
-            _, finals = RNN(self.hidden, self.cell, 1, unroll=self.unroll, dtype=self.dtype,
-                            name="rnn")(emb, lengths, outputs=False)
-            feats, fan = finals[-1][0], self.hidden
-        elif self.encoder == "bilstm":
-            _, finals = RNN(self.hidden, self.cell, self.layers, bidirectional=True,
-                            dropout=self.dropout, unroll=self.unroll, dtype=self.dtype,
-                            name="rnn")(drop(emb), lengths, train=train, outputs=False)
-            feats = drop(jnp.concatenate([finals[-2][0], finals[-1][0]], axis=-1))
-            fan = 2 * self.hidden
-        elif self.encoder == "fasttext":
-            n = jnp.maximum(lengths, 1).astype(emb.dtype)[:, None]
-            feats, fan = emb.sum(axis=1) / n, self.embed
-        else:  # cnn
-            kmax = max(self.filters)
-            Tp = max(T, kmax)
-            if Tp > T:
-                emb = jnp.pad(emb, ((0, 0), (0, Tp - T), (0, 0)))
-            eff = jnp.maximum(lengths, kmax)
-            pooled = [ConvMaxPool(self.n_filters, k, torch_linear_init(k * self.embed),
-                                  torch_linear_init(k * self.embed), self.dtype, name=f"conv{k}")(emb, eff - k + 1)
-                      for k in self.filters]  # each [B, n_filters]
-            feats = drop(jnp.concatenate(pooled, axis=-1))
-            fan = self.n_filters * len(self.filters)
-        out = nn.Dense(1, kernel_init=torch_linear_init(fan), bias_init=torch_linear_init(fan),
-                       dtype=self.dtype, name="fc")(feats)
-        return out[:, 0].astype(jnp.float32)
+    def __call__(self, x_BTE, lengths_B, train: bool = False):
+        _, finals = RNN(self.hidden, self.cell, 1, unroll=self.unroll, dtype=self.dtype,
+                        name="rnn")(x_BTE, lengths_B, outputs=False)
+        return finals[-1][0]
 
 
-def bce_loss(model: TextClassifier):
+class BiRecurrentEncoder(nn.Module):
+    """``layers`` bidirectional ``cell`` layers; the last layer's final forward and backward
+    states concatenated: ``float32[B, 2 * hidden]``. Dropout ``dropout`` on the inputs, between
+    layers and on the features (the tutorial's bi-LSTM).
+
+    Params: ``rnn/{weight,bias}_{ih,hh}_l{k}[_reverse]``.
+    """
+
+    hidden: int
+    layers: int = 2
+    cell: str = "lstm"
+    dropout: float = 0.0
+    unroll: int = 1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BTE, lengths_B, train: bool = False):
+        x_BTE = _dropout(self.dropout, train)(x_BTE)
+        _, finals = RNN(self.hidden, self.cell, self.layers, bidirectional=True, dropout=self.dropout,
+                        unroll=self.unroll, dtype=self.dtype, name="rnn")(x_BTE, lengths_B, train=train,
+                                                                          outputs=False)
+        return _dropout(self.dropout, train)(jnp.concatenate([finals[-2][0], finals[-1][0]], axis=-1))
+
+
+class MeanEncoder(nn.Module):
+    """The mean of each row's first ``lengths_B[b]`` vectors: ``float32[B, E]`` (FastText). No params."""
+
+    @nn.compact
+    def __call__(self, x_BTE, lengths_B, train: bool = False):
+        x_BTE = x_BTE * sequence_mask(lengths_B, x_BTE.shape[1])[:, :, None]
+        n_B1 = jnp.maximum(lengths_B, 1).astype(x_BTE.dtype)[:, None]
+        return x_BTE.sum(axis=1) / n_B1
+
+
+class CNNEncoder(nn.Module):
+    """Kim's CNN: per width ``k`` in ``filters``, Conv1d with ``n_filters`` channels, ReLU and the
+    max over the windows that end within ``max(length, max(filters))``; concatenated, dropout:
+    ``float32[B, n_filters * len(filters)]``.
+
+    Params: ``conv{k}/kernel [k, E, n_filters]``, ``conv{k}/bias [n_filters]``.
+    """
+
+    filters: Sequence[int] = (3, 4, 5)
+    n_filters: int = 100
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BTE, lengths_B, train: bool = False):
+        B, T, E = x_BTE.shape
+        x_BTE = x_BTE * sequence_mask(lengths_B, T)[:, :, None]
+        kmax = max(self.filters)
+        if T < kmax:
+            x_BTE = jnp.pad(x_BTE, ((0, 0), (0, kmax - T), (0, 0)))
+        eff_B = jnp.maximum(lengths_B, kmax)
+        pooled = [ConvMaxPool(self.n_filters, k, torch_linear_init(k * E), torch_linear_init(k * E),
+                              self.dtype, name=f"conv{k}")(x_BTE, eff_B - k + 1)
+                  for k in self.filters]  # each [B, n_filters]
+        return _dropout(self.dropout, train)(jnp.concatenate(pooled, axis=-1))
+
+
+class Classifier(nn.Module):
+    """``embedding`` -> ``encoder`` -> ``fc``: one logit per review.
+
+    Attributes:
+      vocab, embed: the embedding table ``float32[V, E]``, ``N(0, 1)`` init as PyTorch's (replace
+        ``params["params"]["embedding"]["embedding"]`` with pretrained vectors after init).
+      encoder: a module with the encoder contract of this file's docstring.
+      dtype: what the embeddings, the encoder and the head compute in; params stay float32.
+
+    Call: ``(ids_BT int32[B, T], lengths_B int32[B], train=False) -> logits float32[B]``.
+    """
+
+    vocab: int
+    embed: int
+    encoder: nn.Module
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        nn.share_scope(self, self.encoder)  # the encoder's params beside embedding and fc
+
+    @nn.compact
+    def __call__(self, ids_BT, lengths_B, train: bool = False):
+        x_BTE = nn.Embed(self.vocab, self.embed, embedding_init=nn.initializers.normal(1.0),
+                         name="embedding")(ids_BT).astype(self.dtype)
+        feats_BD = self.encoder(x_BTE, lengths_B, train)
+        D = feats_BD.shape[-1]
+        logits_B1 = nn.Dense(1, kernel_init=torch_linear_init(D), bias_init=torch_linear_init(D),
+                             dtype=self.dtype, name="fc")(feats_BD)
+        return logits_B1[:, 0].astype(jnp.float32)
+
+
+def TextClassifier(vocab: int, embed: int = 50, encoder: str = "lstm", cell: str = "lstm",  # noqa: N802
+                   hidden: int = 100, layers: int = 1, dropout: float = 0.0,
+                   filters: Sequence[int] = (3, 4, 5), n_filters: int = 100, unroll: int = 1,
+                   dtype: Any = jnp.float32) -> Classifier:
+    """The lab's classifier named ``encoder`` (one of :data:`ENCODERS`), as a :class:`Classifier`.
+
+    ``cell``, ``hidden``: rnn / lstm / bilstm; ``layers``: bilstm (rnn and lstm have one);
+    ``dropout``: bilstm and cnn; ``filters``, ``n_filters``: cnn. Arguments a model does not
+    have are ignored.
+    """
+    if encoder in ("rnn", "lstm"):
+        enc = RecurrentEncoder(hidden, cell, unroll, dtype)
+    elif encoder == "bilstm":
+        enc = BiRecurrentEncoder(hidden, layers, cell, dropout, unroll, dtype)
+    elif encoder == "fasttext":
+        enc = MeanEncoder()
+    elif encoder == "cnn":
+        enc = CNNEncoder(tuple(filters), n_filters, dropout, dtype)
+    else:
+        raise ValueError(f"encoder {encoder!r}: choose one of {ENCODERS}")
+    return Classifier(vocab, embed, enc, dtype)
+
+
+def bce_loss(model: Classifier):
     """Loss for :func:`seqjax.train.loop.fit`: weighted sigmoid BCE-with-logits.
 
     ``batch``: ``ids int32[B, T]``, ``lengths int32[B]``, ``labels float32[B]``, ``weights

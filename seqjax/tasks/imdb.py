@@ -21,39 +21,13 @@ from seqjax import SeqjaxError, configs
 from seqjax.data import glove, imdb, tokenize
 from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
-from seqjax.nn.classifiers import ENCODERS, TextClassifier, bce_loss
+from seqjax.nn.classifiers import Classifier, TextClassifier, bce_loss
 from seqjax.tasks.common import library_call, write_results
 from seqjax.tasks.experiment import load_run, run_experiment
 from seqjax.train import loop
 from seqjax.train.callbacks import KeepBest
 from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.state import TrainState, make_optimizer
-
-# The lab's / tutorial's hyperparameters per model (fields of ImdbConfig left at 0 / "").
-MODEL_DEFAULTS = {
-    "rnn": dict(vectors="none", embed=50, cell="rnn", hidden=100, layers=1, dropout=0.0, optimizer="sgd", lr=1e-3),
-    "lstm": dict(vectors="none", embed=50, cell="lstm", hidden=100, layers=1, dropout=0.0, optimizer="adam", lr=1e-2),
-    "bilstm": dict(vectors="6B.50d", embed=50, cell="lstm", hidden=256, layers=2, dropout=0.5, optimizer="adam", lr=1e-3),
-    "fasttext": dict(vectors="6B.50d", embed=50, cell="", hidden=0, layers=0, dropout=0.0, optimizer="adam", lr=1e-3),
-    "cnn": dict(vectors="6B.50d", embed=50, cell="", hidden=0, layers=0, dropout=0.5, optimizer="adam", lr=1e-3),
-}
-
-
-def resolve(cfg: configs.ImdbConfig) -> configs.ImdbConfig:
-    """Fill fields left at 0 / "" / -1 with the model's defaults."""
-    if cfg.model not in ENCODERS:
-        raise SeqjaxError(f"--model {cfg.model!r}: choose one of {', '.join(ENCODERS)}")
-    d = MODEL_DEFAULTS[cfg.model]
-    unset = {"vectors": "", "embed": 0, "cell": "", "hidden": 0, "layers": 0, "dropout": -1.0,
-             "optimizer": "", "lr": 0.0}
-    cfg = dataclasses.replace(cfg, **{k: d[k] for k, v in unset.items() if getattr(cfg, k) == v})
-    if not cfg.bucket_growth > 1.0:
-        raise SeqjaxError(f"--bucket-growth {cfg.bucket_growth:g}: give a factor > 1 by which padded "
-                          f"lengths grow (e.g. 1.19 or 1.41)")
-    if cfg.model in ("rnn", "lstm", "bilstm") and cfg.cell not in ("rnn", "gru", "lstm"):
-        raise SeqjaxError(f"--cell {cfg.cell!r}: choose rnn, gru or lstm")
-    return cfg
-
 
 def add_bigrams(tokens: list[str]) -> list[str]:
     """FastText input: the tokens followed by their distinct bigrams (sorted, so deterministic)."""
@@ -67,12 +41,12 @@ def preprocess(cfg, texts: list[str]) -> list[list[str]]:
     return [add_bigrams(t) for t in toks] if cfg.model == "fasttext" else toks
 
 
-def build_model(cfg, vocab_size: int, arch: dict | None = None) -> TextClassifier:
-    """``arch``: further ``TextClassifier`` fields a run's meta may carry (an imported CNN's
-    ``filters`` and ``n_filters``)."""
+def build_model(cfg, vocab_size: int, arch: dict | None = None) -> Classifier:
+    """The classifier of ``cfg.model`` with ``cfg``'s sizes. ``arch``: further
+    :func:`~seqjax.nn.classifiers.TextClassifier` arguments a run's meta may carry (an imported
+    CNN's ``filters`` and ``n_filters``)."""
     extra = {k: tuple(v) if isinstance(v, list) else v for k, v in (arch or {}).items()}
-    return TextClassifier(vocab_size, cfg.embed, cfg.model,
-                          cfg.cell or "lstm", cfg.hidden, cfg.layers, max(cfg.dropout, 0.0), **extra)
+    return TextClassifier(vocab_size, cfg.embed, cfg.model, cfg.cell, cfg.hidden, cfg.layers, cfg.dropout, **extra)
 
 
 def boundaries(cfg, seqs) -> tuple[int, ...]:
@@ -107,9 +81,8 @@ def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
 def prepare(cfg: configs.ImdbConfig):
     """Data for an IMDB run: ``(cfg, vocab, {"train", "valid", "test"} -> BucketedBatches, vectors)``.
 
-    ``cfg`` comes back resolved (model defaults filled in, ``embed`` = the vectors' dim).
+    ``cfg`` comes back with ``embed`` = the vectors' dim.
     """
-    cfg = resolve(cfg)
     data = imdb.load(cfg.source, cfg.data_dir or None)
     train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, cfg.seed)
     test_split = data["test"]
@@ -258,8 +231,9 @@ def import_torch(cfg: configs.ImdbConfig, state_dict: str, vocab: str,
 
     Args:
       cfg: ``model`` names the lab's model; ``out`` the run folder to write; ``tokenizer`` (and
-        ``max_len``) how ``predict`` / ``evaluate`` will read texts. Architecture fields left
-        unset are read off the state_dict; set ones must agree with it.
+        ``max_len``) how ``predict`` / ``evaluate`` will read texts. The architecture (``embed``,
+        ``cell``, ``hidden``, ``layers``) is read off the state_dict; those of them given (not in
+        ``cfg.from_preset``) must agree with it.
       state_dict: a ``torch.save(model.state_dict())`` file.
       vocab: the PyTorch run's index -> token list (``.json`` / ``.txt``, see
         :func:`seqjax.interop.torch.read_tokens`), ``<unk>`` / ``<pad>`` where it has them.
@@ -268,8 +242,6 @@ def import_torch(cfg: configs.ImdbConfig, state_dict: str, vocab: str,
     """
     from seqjax.interop import torch as tt
 
-    if cfg.model not in ENCODERS:
-        raise SeqjaxError(f"--model {cfg.model!r}: choose one of {', '.join(ENCODERS)}")
     sd = tt.load_state_dict(state_dict)
     try:
         arch = tt.torch_arch(cfg.model, sd)
@@ -282,10 +254,10 @@ def import_torch(cfg: configs.ImdbConfig, state_dict: str, vocab: str,
     read = {"embed": arch["embed"], "cell": arch.get("cell", ""), "hidden": arch.get("hidden", 0),
             "layers": arch.get("layers", 0)}
     for k, v in read.items():
-        if getattr(cfg, k) not in (v, getattr(configs.ImdbConfig, k)):
+        if k not in cfg.from_preset and getattr(cfg, k) != v:
             raise SeqjaxError(f"--{k} {getattr(cfg, k)}: the state_dict {state_dict} has {k} {v}; leave "
                               f"--{k} out to take it from there")
-    cfg = resolve(dataclasses.replace(cfg, vectors="none", **{k: v for k, v in read.items() if v}))
+    cfg = dataclasses.replace(cfg, vectors="none", **read)
     extra = {"filters": list(arch["filters"]), "n_filters": arch["n_filters"]} if cfg.model == "cnn" else {}
     model = build_model(cfg, len(voc), extra)
     template = init_state(cfg, model, voc)
