@@ -56,11 +56,12 @@ def run_imdb(args, command: str) -> None:
     """``seqjax imdb train | predict | evaluate | import-torch``."""
     from seqjax.tasks import imdb
 
+    if args.texts and args.verb != "predict":
+        raise SeqjaxError(f"seqjax imdb {args.verb} takes no texts (got {args.texts[0]!r}); only predict does "
+                          f"(one model per run: --model rnn, then --model lstm)")
     if args.verb == "train":
         imdb.run(_config(configs.ImdbConfig, args), command)
         return
-    if args.texts and args.verb != "predict":
-        raise SeqjaxError(f"seqjax imdb {args.verb} takes no texts (got {args.texts[0]!r}); only predict does")
     if args.verb == "import-torch":
         if not (args.state_dict and args.vocab):
             raise SeqjaxError("seqjax imdb import-torch --state-dict FILE.pt --vocab ITOS.json --model MODEL "
@@ -96,7 +97,10 @@ def dispatch(args: argparse.Namespace, command: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from seqjax import __version__
+
     p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"seqjax {__version__}")
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="on a machine without accelerators, split the CPU into N devices for data "
                         "parallelism (default: $SEQJAX_CPU_DEVICES, else 1); see README")

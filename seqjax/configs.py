@@ -126,6 +126,7 @@ class ImdbConfig:
     eval_limit: int = 0  # likewise for the valid and test sets; 0 = all
     out: str = "runs/imdb"
     resume: bool = False
+    ckpt_every: int = 0  # also checkpoint every N training steps (a resume continues mid-epoch); 0 = epoch ends only
     results: str = ""
 
     def __post_init__(self):

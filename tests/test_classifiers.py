@@ -187,3 +187,25 @@ def test_vectors_of_another_dimension_name_the_fix():
     wv = WordVectors(["good", "film"], np.ones((2, 100), np.float32))
     with pytest.raises(SeqjaxError, match=r"100-d vectors .* pass --embed 100"):
         imdb_task.init_state(cfg, imdb_task.build_model(cfg, len(vocab)), vocab, wv)
+
+
+def test_ckpt_every_resumes_mid_epoch_to_the_same_run(tmp_path):
+    """``--ckpt-every`` writes checkpoints inside an epoch; resuming from one ends as the
+    uninterrupted run does (same losses to the bit)."""
+    import json
+    import shutil
+
+    d = _imdb_dir(tmp_path)
+    base = dict(model="fasttext", data_dir=str(d), vectors="none", batch_size=8, lr=0.02, epochs=1, ckpt_every=2)
+    full = imdb_task.train(configs.ImdbConfig(out=str(tmp_path / "full"), **base))
+    ck = tmp_path / "full" / "checkpoints"
+    steps = sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit())
+    assert len(steps) == 2 and steps[0] % 2 == 0 and steps[0] < steps[1], steps
+    mid = json.loads((ck / str(steps[0]) / "meta" / "metadata").read_text())
+    assert mid["epoch"] == 0 and 0 < mid["batch"], mid  # a checkpoint inside the epoch
+    shutil.copytree(tmp_path / "full", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / str(steps[1]))  # as if killed after the mid-epoch save
+    (tmp_path / "cut" / "log.jsonl").unlink(missing_ok=True)
+    again = imdb_task.train(configs.ImdbConfig(out=str(tmp_path / "cut"), resume=True, **base))
+    assert again["history"][-1]["train_loss"] == full["history"][-1]["train_loss"]
+    assert again["test_loss"] == full["test_loss"]

@@ -70,3 +70,14 @@ def test_a_library_call_is_recorded_as_the_python_call_that_repeats_it(tmp_path,
     write_results(tmp_path / "r.json", cfg, call, value=1.0)
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["command"] == call and record["config"]["text"] == "my text.txt" and record["value"] == 1.0
+
+
+def test_version_and_one_model_per_train_run():
+    import seqjax
+
+    r = subprocess.run([sys.executable, "-m", "seqjax.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"seqjax {seqjax.__version__}"
+    r = subprocess.run([sys.executable, "-m", "seqjax.cli", "imdb", "train", "--model", "rnn", "lstm"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "takes no texts (got 'lstm')" in r.stderr

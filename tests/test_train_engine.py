@@ -165,14 +165,16 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, text_file):
     assert [h["train_loss"] for h in meta_a["history"]] == [h["train_loss"] for h in meta_b["history"]]
 
 
-def test_ctrl_c_saves_a_checkpoint(tmp_path, text_file):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_saves_a_checkpoint(tmp_path, text_file, sig):
+    """Ctrl-C, and SIGTERM (what Colab, SLURM and ``timeout`` send), finish the step and save."""
     out = tmp_path / "int"
     args = _tiny(text_file, out, "--ckpt-every", "4")
     args[args.index("--epochs") + 1] = "50"
     proc = subprocess.Popen([sys.executable, "-m", "seqjax.cli", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_checkpoint(out, proc, 4)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "checkpoint saved" in stdout and "Traceback" not in stderr

@@ -137,7 +137,7 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     return run_experiment(
         cfg, "imdb", init_state(cfg, model, vocab, wv), sets["train"], loss, started=started,
         command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos},
-        valid=sets["valid"], callbacks=[best], desc=f"imdb-{cfg.model}", finish=finish,
+        valid=sets["valid"], callbacks=[best], ckpt_every=cfg.ckpt_every, desc=f"imdb-{cfg.model}", finish=finish,
         curves=lambda k: k.endswith(("loss", "accuracy")), title=f"IMDB {cfg.model}")
 
 
