@@ -351,3 +351,40 @@ def test_bad_cpu_devices_name_the_fix():
     assert bad.returncode == 2 and "--cpu-devices 0: give at least 1" in bad.stderr
     bad = _run(["markov", "--order", "1"], env={"SEQJAX_CPU_DEVICES": "two"})
     assert bad.returncode == 2 and "SEQJAX_CPU_DEVICES='two'" in bad.stderr
+
+
+def test_resume_checks_the_saved_config_and_never_logs_an_epoch_twice(tmp_path, text_file):
+    out = tmp_path / "r"
+    first = _run(_tiny(text_file, out, "--epochs", "1"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    # a model, data or optimizer field that differs is refused in one line naming it
+    for flag, value in (("--hidden", "16"), ("--lr", "0.5"), ("--text", str(tmp_path / "other.txt"))):
+        if flag == "--text":
+            (tmp_path / "other.txt").write_text(TEXT[::-1])
+        r = _run(_tiny(text_file, out, "--epochs", "2", "--resume", flag, value))
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"seqjax: error: {flag} ") and "trained with" in r.stderr
+    # an epoch logged after the last checkpoint (a kill between the log line and the save) is dropped
+    log = out / "log.jsonl"
+    line = json.loads(log.read_text().splitlines()[0])
+    with open(log, "a") as f:
+        f.write(json.dumps({**line, "epoch": 2}) + "\n")
+    r = _run(_tiny(text_file, out, "--epochs", "2", "--resume"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resuming with --epochs 2 (was 1)" in r.stdout
+    assert [json.loads(x)["epoch"] for x in log.read_text().splitlines()] == [1, 2]
+
+
+def test_resume_falls_back_past_a_damaged_latest_checkpoint(tmp_path, text_file):
+    out = tmp_path / "r"
+    full = _run(_tiny(text_file, out, "--epochs", "1", "--ckpt-every", "2"))
+    assert full.returncode == 0, full.stderr[-2000:]
+    steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
+    assert len(steps) == 2
+    for f in (out / "checkpoints" / str(steps[-1]) / "state").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"damaged")
+    r = _run(_tiny(text_file, out, "--epochs", "1", "--ckpt-every", "2", "--resume"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"checkpoint step {steps[-1]}" in r.stderr and f"resuming from step {steps[0]}" in r.stderr
+    assert f"resumed from {out / 'checkpoints'} at epoch 1" in r.stdout

@@ -28,6 +28,13 @@ from seqjax.train import loop
 from seqjax.train.checkpoint import Checkpointer
 
 
+# Config fields a resumed run may change: how long it trains, how often it saves, where it reads
+# the same data from and writes to, how it samples and reports. Any other field would change the
+# model, the data or the optimizer state under the saved arrays.
+MAY_CHANGE = ("epochs", "minutes", "ckpt_every", "out", "results", "resume", "data_dir", "source",
+              "eval_batch_size", "sample_length", "temperatures", "markov_orders")
+
+
 def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: float, command: str,
                    meta: dict, finish: Callable[[loop.LoopState], dict], curves: Callable[[str], bool],
                    title: str, valid=None, valid_fn: Callable | None = None, callbacks: Iterable = (),
@@ -58,7 +65,12 @@ def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(out / "checkpoints")
-    position = loop.LoopState.start(ckpt, state, cfg.resume, since=started)
+    try:
+        position = loop.LoopState.start(ckpt, state, cfg.resume, since=started, config=dataclasses.asdict(cfg),
+                                        may_change=MAY_CHANGE)
+    except BaseException:
+        ckpt.close()  # orbax's threads end before the error reaches the user
+        raise
     run = loop.Run(out, ckpt_every=ckpt_every, time_budget_s=60 * cfg.minutes, checkpointer=ckpt,
                    meta={"config": dataclasses.asdict(cfg), **meta, "kind": kind})
     loop.fit(position, train, loss_fn, cfg.epochs, valid=valid, valid_fn=valid_fn, run=run,

@@ -67,6 +67,18 @@ class Log(Callback):
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else None
 
+    def on_train_start(self, loop):
+        """A resumed run's log holds exactly the epochs of its checkpoint: lines written after
+        the checkpoint it resumes from (a kill between the log line and the save) are dropped,
+        so no epoch appears twice."""
+        if not parallel.is_main() or self.path is None or not self.path.exists():
+            return
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        kept = [h for h in loop.history  # a cut-short epoch being finished is logged when it ends
+                if not ("epoch_fraction" in h and h["epoch"] == loop.epoch + 1 and loop.batch)]
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in kept))
+        os.replace(tmp, self.path)
+
     def on_epoch_end(self, loop, metrics):
         if not parallel.is_main():
             return

@@ -69,6 +69,10 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return got.state, got.meta
 
+    def all_steps(self) -> list[int]:
+        """The steps saved in ``directory``, oldest first."""
+        return sorted(self.manager.all_steps())
+
     def read_meta(self, step: int | None = None) -> dict:
         """The ``meta`` record of ``step`` (default: latest), no arrays restored."""
         step = self.latest_step() if step is None else step

@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -216,29 +217,49 @@ class LoopState:
                                        "history": self.history, "partial": sums})
 
     @classmethod
-    def start(cls, checkpointer, state, resume: bool, since: float | None = None) -> LoopState:
-        """Where a run begins: at ``state`` (epoch 0), or with ``resume`` where the latest
-        checkpoint of ``checkpointer`` left off (its arrays typed like ``state``).
+    def start(cls, checkpointer, state, resume: bool, since: float | None = None,
+              config: dict | None = None, may_change: Iterable[str] = ()) -> LoopState:
+        """Where a run begins: at ``state`` (epoch 0), or with ``resume`` where the newest
+        readable checkpoint of ``checkpointer`` left off (its arrays typed like ``state``).
 
         ``since``: ``time.time()`` when this process began the run (default: now); a resumed
         run's ``started`` lies before it by the wall time its history records.
 
-        This is where every run's resume is decided (a check of the saved config against the
-        new one, or a fallback past an unreadable latest checkpoint, belongs here).
+        A checkpoint that cannot be read (a damaged or half-copied step) is skipped with a
+        warning for the next older one. ``config`` (the new run's config as a dict) is compared
+        with the saved one field by field: a field named in ``may_change`` (how long to train,
+        where to write) is accepted and said; any other difference would change the model, the
+        data or the optimizer state under the saved arrays, and is refused.
 
         Raises:
           SeqjaxError: a checkpoint is present but ``resume`` is False (a new run would
-            overwrite it).
+            overwrite it); no checkpoint can be read; a config field differs that may not.
         """
         since = time.time() if since is None else since
-        if checkpointer.latest_step() is None:
+        steps = sorted(checkpointer.all_steps(), reverse=True)
+        if not steps:
             return cls(state, started=since)
         if not resume:
             raise SeqjaxError(f"{checkpointer.directory} already holds a run; pass --resume to continue it "
                               f"or choose another --out")
-        state, meta = checkpointer.restore(state)
+        for i, step in enumerate(steps):
+            try:
+                if config is not None:  # before the arrays: a changed shape would fail their restore
+                    _check_resumed_config(checkpointer.read_meta(step).get("config", {}), config,
+                                          set(may_change), checkpointer.directory)
+                    config = None  # said once
+                restored, meta = checkpointer.restore(state, step)
+                break
+            except SeqjaxError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any unreadable step: orbax raises many kinds
+                if i + 1 == len(steps):
+                    raise SeqjaxError(f"{checkpointer.directory}: no readable checkpoint (step {step}: "
+                                      f"{str(err).splitlines()[0][:200]}); start a new run with another --out") from None
+                print(f"warning: checkpoint step {step} in {checkpointer.directory} cannot be read "
+                      f"({type(err).__name__}); resuming from step {steps[i + 1]}", file=sys.stderr)
         history = meta["history"]
-        loop = cls(state, meta["epoch"], meta["batch"], history, meta.get("partial"),
+        loop = cls(restored, meta["epoch"], meta["batch"], history, meta.get("partial"),
                    started=since - elapsed_before(history),
                    train_s=sum(h.get("train_time_s", 0.0) for h in history))
         if parallel.is_main():
@@ -254,6 +275,22 @@ class LoopState:
             self.history.append(metrics)
         if "epoch_fraction" not in metrics:
             self.epoch, self.batch, self.partial = self.epoch + 1, 0, None
+
+
+def _check_resumed_config(saved: dict, new: dict, may_change: set, where) -> None:
+    """Refuse a resume whose config differs from the saved one in a field not in ``may_change``
+    (one line naming the field); say which allowed fields changed. Fields the saved config
+    lacks (added to the config later) are not compared."""
+    for k, v in new.items():
+        if k not in saved or saved[k] == v:
+            continue
+        flag = "--" + k.replace("_", "-")
+        if k not in may_change:
+            raise SeqjaxError(f"{flag} {v!r}: the run in {where} was trained with {flag} {saved[k]!r}; resume "
+                              f"with its value (only {', '.join(sorted('--' + m.replace('_', '-') for m in may_change))} "
+                              f"may change) or start a new run with another --out")
+        if parallel.is_main():
+            print(f"resuming with {flag} {v!r} (was {saved[k]!r})")
 
 
 def elapsed_before(history: list[dict]) -> float:
