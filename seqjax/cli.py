@@ -52,6 +52,23 @@ def run_charlm(args, command: str) -> None:
             args.checkpoint or args.out, args.seed_text, args.temperature, args.length, args.seed, args.method))
 
 
+def _texts(texts: list[str], file: str) -> list[str]:
+    """predict's texts: the arguments, ``-`` = standard input, and ``--file`` lines (one text per
+    non-empty line)."""
+    import pathlib
+
+    out = []
+    for t in texts:
+        out += [line for line in sys.stdin.read().splitlines() if line.strip()] if t == "-" else [t]
+    if file:
+        try:
+            out += [line for line in pathlib.Path(file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as err:
+            raise SeqjaxError(f"--file {file}: cannot be read as UTF-8 text ({type(err).__name__}); give a text "
+                              f"file with one review per line") from None
+    return out
+
+
 def run_imdb(args, command: str) -> None:
     """``seqjax imdb train | predict | evaluate | import-torch``."""
     from seqjax.tasks import imdb
@@ -70,7 +87,7 @@ def run_imdb(args, command: str) -> None:
     elif args.verb == "evaluate":
         imdb.evaluate_run(args.run or args.out, _config(configs.ImdbConfig, args), command)
     else:
-        imdb.predict(args.checkpoint or args.out, args.texts)
+        imdb.predict(args.run or args.checkpoint or args.out, _texts(args.texts, args.file), args.json)
 
 
 def dispatch(args: argparse.Namespace, command: str) -> None:
@@ -137,8 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("imdb", help="IMDB sentiment classifiers (train | predict | evaluate | import-torch)")
     i.add_argument("verb", choices=["train", "predict", "evaluate", "import-torch"])
     i.add_argument("texts", nargs="*", help="predict: review texts")
-    i.add_argument("--checkpoint", default="", help="predict: a run's checkpoints directory")
-    i.add_argument("--run", default="", help="evaluate: a run folder (default: --out)")
+    i.add_argument("--checkpoint", default="", help="predict: a run's checkpoints directory (or use --run)")
+    i.add_argument("--run", default="", help="predict, evaluate: a run folder or its checkpoints (default: --out)")
+    i.add_argument("--file", default="", help="predict: also read texts from this file, one per line ('-' as a "
+                                             "text reads standard input)")
+    i.add_argument("--json", action="store_true", help="predict: one JSON object per line")
     i.add_argument("--state-dict", default="", help="import-torch: torch.save(model.state_dict()) of a lab model")
     i.add_argument("--vocab", default="", help="import-torch: the PyTorch run's index -> token list (.json or .txt)")
     i.add_argument("--concat", default="forward-backward", choices=["forward-backward", "backward-forward"],
@@ -233,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # positional texts/words may follow the options: `seqjax imdb predict --checkpoint D "text"`
-    if extra and args.part in ("imdb", "embeddings") and not any(e.startswith("-") for e in extra):
+    if extra and args.part in ("imdb", "embeddings") and not any(e.startswith("-") and e != "-" for e in extra):
         if args.part == "imdb":
             args.texts += extra
         else:

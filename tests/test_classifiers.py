@@ -1,6 +1,7 @@
 """The five IMDB classifiers: the encoders' contract, the params tree, shapes, padding invariance,
 learning a separable toy task, predict."""
 
+import json
 import subprocess
 import sys
 
@@ -150,6 +151,19 @@ def test_train_then_predict_round_trips_through_the_checkpoint(tmp_path, model):
     r = subprocess.run([sys.executable, "-m", "seqjax.cli", "imdb", "predict", "--checkpoint",
                         str(tmp_path / "run" / "checkpoints"), "great fun"], capture_output=True, text=True)
     assert r.returncode == 0 and "positive" in r.stdout, r.stderr[-2000:]
+    # the run folder, texts from arguments, standard input and a file, JSON lines, the best weights
+    assert pred.which.endswith("best_params.msgpack")
+    (tmp_path / "reviews.txt").write_text("awful boring\n\nzzzz qqqq\n")
+    r = subprocess.run([sys.executable, "-m", "seqjax.cli", "imdb", "predict", "--run", str(tmp_path / "run"),
+                        "great fun", "-", "--file", str(tmp_path / "reviews.txt"), "--json"],
+                       input="a great film\n", capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["text"] for x in rows] == ["great fun", "a great film", "awful boring", "zzzz qqqq"]
+    want = pred(["great fun", "a great film", "awful boring", "zzzz qqqq"])
+    assert np.allclose([x["p_positive"] for x in rows], want, atol=1e-6)
+    assert [x["label"] for x in rows[:3]] == ["positive", "positive", "negative"]
+    assert r.stderr.count("warning: no token of 'zzzz qqqq'") == 1
 
 
 def test_bad_inputs(tmp_path):

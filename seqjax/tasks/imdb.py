@@ -152,23 +152,39 @@ def _limit(split: imdb.Split, n: int, seed: int) -> imdb.Split:
 
 class Predictor:
     """A trained classifier loaded from a run folder or its ``checkpoints`` directory (vocab and
-    config inside): ``Predictor(checkpoint)(texts)`` -> probabilities of *positive*."""
+    config inside): ``Predictor(checkpoint)(texts)`` -> probabilities of *positive*.
+
+    The params are the run's best-validation ones (``RUN/best_params.msgpack``, the weights
+    ``imdb train`` reports the test accuracy of) where the run has them, else the latest
+    checkpoint's (an imported run); ``which`` says which were loaded.
+    """
 
     def __init__(self, checkpoint: str):
+        import flax.serialization
+
         saved = load_run(checkpoint, "imdb")
         self.directory, self.step = saved.directory, saved.step
         self.cfg = configs.ImdbConfig(**saved.meta["config"])
         self.vocab = Vocab(saved.meta["vocab"], [0] * len(saved.meta["vocab"]))
         self.model = build_model(self.cfg, len(self.vocab), saved.meta.get("arch"))
         self.params = saved.restore(init_state(self.cfg, self.model, self.vocab)).params
+        self.which = f"{self.directory} step {self.step}"
+        best = Path(self.directory).parent / "best_params.msgpack"
+        if best.is_file():
+            self.params = flax.serialization.from_bytes(jax.device_get(self.params), best.read_bytes())
+            self.which = str(best)
         self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
+
+    def known(self, texts: list[str]) -> np.ndarray:
+        """How many tokens of each text the vocabulary knows: ``int64[len(texts)]``."""
+        return np.array([int((self.vocab.encode(t) != self.vocab.unk_id).sum()) for t in preprocess(self.cfg, texts)])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Probabilities of *positive*: ``float32[len(texts)]``. Empty texts raise SeqjaxError."""
         toks = preprocess(self.cfg, texts)
         for t, tk in zip(texts, toks):
             if not tk:
-                raise SeqjaxError(f"text {t!r} has no tokens; give a review with at least one word")
+                raise SeqjaxError(f"text {t[:60]!r} has no tokens; give a review with at least one word")
         seqs = [self.vocab.encode(t) for t in toks]
         longest = max(max(len(s) for s in seqs), min_len(self.cfg))
         b = pad_batch(seqs, np.zeros(len(seqs)), len(seqs), (longest,), self.vocab.pad_id, min_len(self.cfg))
@@ -180,14 +196,26 @@ def load(checkpoint: str) -> Predictor:
     return Predictor(checkpoint)
 
 
-def predict(checkpoint: str, texts: list[str]) -> np.ndarray:
-    """``seqjax imdb predict``: print each text's probability of *positive* and its label;
-    returns the probabilities, ``float32[len(texts)]``."""
+def predict(checkpoint: str, texts: list[str], as_json: bool = False) -> np.ndarray:
+    """``seqjax imdb predict``: one line per text, ``P(positive)  label  text`` (or a JSON object
+    with ``text``, ``p_positive``, ``label`` when ``as_json``); a warning on standard error for a
+    text none of whose tokens the vocabulary knows. Returns ``float32[len(texts)]``."""
+    import json
+    import sys
+
     if not texts:
-        raise SeqjaxError('seqjax imdb predict --checkpoint DIR "text" ...: give at least one text')
-    probs = load(checkpoint)(texts)
+        raise SeqjaxError('seqjax imdb predict --run RUN "text" ... (or --file FILE, or - for standard input): '
+                          'give at least one text')
+    pred = load(checkpoint)
+    probs = pred(texts)
+    for t, k in zip(texts, pred.known(texts)):
+        if k == 0:
+            print(f"warning: no token of {t[:60]!r} is in the model's vocabulary; its prediction is the "
+                  f"model's answer to unknown words only", file=sys.stderr)
     for t, p in zip(texts, probs):
-        print(f"{p:.4f}  {'positive' if p > 0.5 else 'negative'}  {t}")
+        label = "positive" if p > 0.5 else "negative"
+        print(json.dumps({"text": t, "p_positive": round(float(p), 6), "label": label}) if as_json
+              else f"{p:.4f}  {label}  {t}")
     return probs
 
 
