@@ -81,3 +81,23 @@ def test_version_and_one_model_per_train_run():
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and "takes no texts (got 'lstm')" in r.stderr
+
+
+def test_lab_parts_are_skipped_when_done_and_resumed_otherwise(tmp_path):
+    import json
+    import types
+
+    from seqjax.tasks import lab
+
+    calls = []
+
+    def fake_run(cfg, command):  # writes its results as a finished part does
+        calls.append(cfg.resume)
+        Path(cfg.results).write_text(json.dumps({"config": dataclasses.asdict(cfg)}))
+
+    task = types.SimpleNamespace(run=fake_run)
+    cfg = configs.CharLMConfig(epochs=1, out=str(tmp_path / "c"), results=str(tmp_path / "c.json"))
+    lab._train(task, cfg, "cmd")
+    lab._train(task, cfg, "cmd")  # done: skipped
+    lab._train(task, dataclasses.replace(cfg, epochs=3), "cmd")  # longer: resumed from the checkpoints
+    assert calls == [True, True]
