@@ -7,6 +7,7 @@ docstring of each gives the command and what to expect.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,9 @@ class MarkovConfig:
     text: str = ""  # a UTF-8 file; empty = the Nietzsche corpus
     data_dir: str = ""
 
+    def __post_init__(self):
+        validate(self)
+
 
 @dataclasses.dataclass(frozen=True)
 class EmbeddingsConfig:
@@ -40,6 +44,9 @@ class EmbeddingsConfig:
     n: int = 10
     restrict: int = 300_000  # evaluate: only the most frequent words
     data_dir: str = ""
+
+    def __post_init__(self):
+        validate(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +89,14 @@ class CharLMConfig:
     unroll: int = 1
     eval_batch_size: int = 1024
     results: str = ""  # write a results JSON here
+
+    def __post_init__(self):
+        validate(self)
+        from seqjax import SeqjaxError
+
+        for name in ("hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise SeqjaxError(f"--{name} {getattr(self, name)}: give a whole number >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,9 +167,10 @@ class ImdbConfig:
         if self.model in ("rnn", "lstm", "bilstm"):
             if self.cell not in ("rnn", "gru", "lstm"):
                 raise SeqjaxError(f"--cell {self.cell!r}: choose rnn, gru or lstm")
-            if self.hidden < 1 or self.layers < 1:
-                raise SeqjaxError(f"--hidden {self.hidden} --layers {self.layers}: a {self.model} needs "
-                                  f"both >= 1")
+            for name in ("hidden", "layers"):
+                if getattr(self, name) < 1:
+                    raise SeqjaxError(f"--{name} {getattr(self, name)}: a {self.model} needs a whole number >= 1")
+        validate(self)  # every other field's range
 
 
 def imdb_rnn() -> ImdbConfig:
@@ -241,3 +257,94 @@ class Word2VecConfig:
     row_cap: float = 32.0  # a row hit more often in a batch gets row_cap x its mean update
     seed: int = 0
     results: str = ""  # also write a results JSON (stats + neighbours of a few words) here
+
+    def __post_init__(self):
+        validate(self)
+
+
+# ---- range checks: one rule per field name, applied to every config when it is built -----------
+def _positive(v):
+    return v > 0
+
+
+def _nonneg(v):
+    return v >= 0
+
+
+def _fraction(v):
+    return 0.0 < v < 1.0
+
+
+def _floats(v):
+    try:
+        return bool(v) and all(math.isfinite(float(t)) and float(t) > 0 for t in v.split(","))
+    except ValueError:
+        return False
+
+
+def _ints(v):
+    return v == "" or all(t.strip().isdigit() for t in v.split(","))
+
+
+def _choice(*options):
+    rule = lambda v: v in options  # noqa: E731
+    rule.allowed = "one of " + ", ".join(repr(o) for o in options)
+    return rule
+
+
+_POSITIVE = "a number > 0"
+RULES = {  # field -> (check, what is allowed)
+    "order": (_nonneg, "a whole number >= 0"), "unit": (_choice("char", "word"), None),
+    "sample": (_nonneg, "a number >= 0"), "beta": (_positive, _POSITIVE),
+    "valid_fraction": (_fraction, "a fraction strictly between 0 and 1"),
+    "metric": (_choice("", "euclidean", "cosine"), None), "n": (_positive, "a whole number >= 1"),
+    "restrict": (_nonneg, "a whole number >= 0 (0 = every word)"),
+    "text_errors": (_choice("strict", "replace"), None), "cell": (_choice("", "rnn", "gru", "lstm"), None),
+    "layers": (_nonneg, "a whole number >= 1"), "embed": (_positive, "a whole number >= 1"),
+    "hidden": (_nonneg, "a whole number >= 1"), "dropout": (lambda v: 0.0 <= v < 1.0, "a rate in [0, 1)"),
+    "objective": (_choice("last", "every"), None), "seq_len": (_positive, "a whole number >= 1"),
+    "window_step": (_positive, "a whole number >= 1"), "batch_size": (_positive, "a whole number >= 1"),
+    "epochs": (_positive, "a whole number >= 1"), "optimizer": (_choice("rmsprop", "adam", "sgd"), None),
+    "lr": (lambda v: math.isfinite(v) and v > 0, "a finite learning rate > 0"),
+    "clip": (lambda v: math.isfinite(v) and v >= 0, "a gradient-norm bound >= 0 (0 = none)"),
+    "lr_schedule": (_choice("constant", "cosine"), None), "sample_length": (_positive, "a whole number >= 1"),
+    "temperatures": (_floats, "comma-separated temperatures > 0, e.g. 0.2,0.5,1.0"),
+    "markov_orders": (_ints, "comma-separated whole numbers >= 0, e.g. 1,3"),
+    "ckpt_every": (_nonneg, "a step count >= 0 (0 = at epoch ends only)"),
+    "minutes": (lambda v: math.isfinite(v) and v >= 0, "minutes >= 0 (0 = no limit)"),
+    "unroll": (_positive, "a whole number >= 1"), "eval_batch_size": (_positive, "a whole number >= 1"),
+    "source": (_choice("auto", "archive", "tfds"), None), "tokenizer": (_choice("regex", "spacy"), None),
+    "max_vocab": (_positive, "a whole number >= 1"), "max_len": (_nonneg, "a whole number >= 0 (0 = whole reviews)"),
+    "train_limit": (_nonneg, "a whole number >= 0 (0 = all)"), "eval_limit": (_nonneg, "a whole number >= 0 (0 = all)"),
+    "dim": (_positive, "a whole number >= 1"), "window": (_positive, "a whole number >= 1"),
+    "negative": (_positive, "a whole number >= 1"), "min_count": (_positive, "a whole number >= 1"),
+    "alpha": (lambda v: math.isfinite(v) and v > 0, "a finite learning rate > 0"),
+    "row_cap": (lambda v: math.isfinite(v) and v >= 1, "a number >= 1"),
+    "seed": (_nonneg, "a whole number >= 0"),
+    "out": (bool, "a folder path"),
+}
+SAMPLE_RULES = {"Word2VecConfig": (lambda v: math.isfinite(v) and v >= 0, "a subsampling threshold >= 0 (0 = none)")}
+
+
+def validate(cfg) -> None:
+    """Range-check every field of ``cfg`` that has a rule in :data:`RULES`, before any work.
+
+    Raises:
+      SeqjaxError: one line naming the flag, the value and what is allowed.
+    """
+    from seqjax import SeqjaxError
+
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        rule = SAMPLE_RULES.get(type(cfg).__name__) if f.name == "sample" else None
+        rule = rule or RULES.get(f.name)
+        if rule is None or v is None:
+            continue
+        check, allowed = rule
+        try:
+            ok = bool(check(v))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            shown = f"{v:g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
+            raise SeqjaxError(f"--{f.name.replace('_', '-')} {shown}: give {allowed or check.allowed}")

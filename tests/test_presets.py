@@ -63,7 +63,7 @@ def test_the_cli_takes_the_models_preset_and_a_given_flag_overrides_it():
     (dict(dropout=-1.0), "--dropout -1: give a rate in [0, 1)"),
     (dict(embed=0), "--embed 0: give an embedding width >= 1"),
     (dict(lr=0.0), "--lr 0: give a learning rate > 0"),
-    (dict(model="bilstm", layers=0), "--hidden 256 --layers 0: a bilstm needs both >= 1"),
+    (dict(model="bilstm", layers=0), "--layers 0: a bilstm needs a whole number >= 1"),
     (dict(model="gpt"), "--model 'gpt': choose one of rnn, lstm, bilstm, fasttext, cnn"),
 ])
 def test_impossible_values_are_refused_in_one_line_naming_the_flag(fields, message, capsys):

@@ -1,0 +1,48 @@
+"""Every config field with a range is checked when the config is built, before any work: a bad
+value on the command line ends in one line naming the flag, exit status 2, no traceback."""
+
+import dataclasses
+import typing
+
+import pytest
+
+from seqjax import cli, configs
+
+PARTS = {configs.MarkovConfig: ["markov"], configs.EmbeddingsConfig: ["embeddings", "neighbours", "king"],
+         configs.CharLMConfig: ["charlm", "train"], configs.ImdbConfig: ["imdb", "train"],
+         configs.Word2VecConfig: ["word2vec", "train"]}
+
+
+def _bad(cls, f) -> str:
+    typ = typing.get_type_hints(cls)[f.name]
+    if f.name in ("temperatures", "markov_orders"):
+        return "x"
+    if typ in (int, int | None):
+        return "-1"
+    if typ in (float, float | None):
+        return "nan"
+    return ""  if f.name == "out" else "bogus"
+
+
+CASES = [(cls, f) for cls in PARTS for f in dataclasses.fields(cls)
+         if f.name in configs.RULES or f.name == "sample"]
+
+
+@pytest.mark.parametrize("cls,f", CASES, ids=[f"{c.__name__}.{f.name}" for c, f in CASES])
+def test_every_bad_value_is_refused_up_front(cls, f, capsys, tmp_path):
+    flag = "--" + f.name.replace("_", "-")
+    bad = _bad(cls, f)
+    # --out is also given a folder that must not be created: nothing may run before the check
+    extra = [] if f.name == "out" or "out" not in {g.name for g in dataclasses.fields(cls)} else \
+        ["--out", str(tmp_path / "never")]
+    code = cli.main([*PARTS[cls], *extra, flag, bad])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"seqjax: error: {flag} "), err
+    assert "Traceback" not in err and not (tmp_path / "never").exists()
+
+
+def test_the_walk_covers_every_ranged_field():
+    assert len(CASES) >= 60
+    assert {f.name for _, f in CASES} >= {"batch_size", "hidden", "seq_len", "layers", "epochs", "temperatures",
+                                           "alpha", "dropout", "markov_orders", "embed"}
