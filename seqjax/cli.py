@@ -48,6 +48,12 @@ def run_charlm(args, command: str) -> None:
                               "give the state_dict and the model's characters")
         charlm.import_torch(_config(configs.CharLMConfig, args), args.state_dict, args.vocab)
     else:
+        import math
+
+        if not (math.isfinite(args.temperature) and args.temperature > 0):
+            raise SeqjaxError(f"--temperature {args.temperature:g}: give a finite temperature > 0 (e.g. 0.5)")
+        if args.length < 1:
+            raise SeqjaxError(f"--length {args.length}: give a number of characters >= 1")
         print(args.seed_text + charlm.sample_from_checkpoint(
             args.checkpoint or args.out, args.seed_text, args.temperature, args.length, args.seed, args.method))
 

@@ -46,3 +46,11 @@ def test_the_walk_covers_every_ranged_field():
     assert len(CASES) >= 60
     assert {f.name for _, f in CASES} >= {"batch_size", "hidden", "seq_len", "layers", "epochs", "temperatures",
                                            "alpha", "dropout", "markov_orders", "embed"}
+
+
+@pytest.mark.parametrize("flag,value", [("--temperature", "0"), ("--temperature", "-1"), ("--temperature", "nan"),
+                                        ("--length", "0")])
+def test_sampling_flags_are_checked_before_the_checkpoint_is_read(flag, value, capsys, tmp_path):
+    code = cli.main(["charlm", "sample", "--out", str(tmp_path / "no_run"), flag, value])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"seqjax: error: {flag} "), err
