@@ -6,6 +6,7 @@ Errors a user can fix (:class:`seqjax.SeqjaxError`) print one line and exit with
 from __future__ import annotations
 
 import argparse
+import pathlib
 import dataclasses
 import shlex
 import sys
@@ -33,7 +34,22 @@ def _add_config(parser: argparse.ArgumentParser, cls) -> None:
 
 
 def _config(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    cfg = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    for name in ("out", "results"):  # where a run will write: checked before any work
+        if getattr(cfg, name, ""):
+            _writable(f"--{name}", getattr(cfg, name) if name == "out" else str(pathlib.Path(cfg.results).parent))
+    return cfg
+
+
+def _writable(flag: str, folder: str) -> None:
+    """Refuse an output location that cannot be created or written, in one line."""
+    import os
+
+    p = pathlib.Path(folder or ".")
+    existing = next((q for q in (p, *p.parents) if q.exists()), pathlib.Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise SeqjaxError(f"{flag} {folder}: {existing} is not a folder this user can write to; choose "
+                          f"another location")
 
 
 def run_charlm(args, command: str) -> None:

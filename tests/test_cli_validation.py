@@ -54,3 +54,26 @@ def test_sampling_flags_are_checked_before_the_checkpoint_is_read(flag, value, c
     code = cli.main(["charlm", "sample", "--out", str(tmp_path / "no_run"), flag, value])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith(f"seqjax: error: {flag} "), err
+
+
+def test_an_output_path_under_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    code = cli.main(["charlm", "train", "--out", str(tmp_path / "f" / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("seqjax: error: --out ") and "not a folder" in err, err
+
+
+def test_results_are_written_when_a_plot_fails(tmp_path, monkeypatch, capsys):
+    from seqjax.tasks import charlm
+    from seqjax.train import loop
+
+    def broken(*a, **k):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(loop, "plot_history", broken)
+    (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 200)
+    cfg = configs.CharLMConfig(text=str(tmp_path / "t.txt"), epochs=1, hidden=16, sample_length=5,
+                               markov_orders="1", out=str(tmp_path / "run"), results=str(tmp_path / "r.json"))
+    charlm.run(cfg)
+    assert (tmp_path / "r.json").is_file()
+    assert "warning: the plot" in capsys.readouterr().err

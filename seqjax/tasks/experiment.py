@@ -19,6 +19,7 @@ one, a fallback past a damaged checkpoint, which hooks save and when — belongs
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -77,9 +78,12 @@ def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: 
              callbacks=callbacks, desc=desc)
     ckpt.close()
     drawn = [{k: v for k, v in h.items() if k == "epoch" or curves(k)} for h in position.history]
-    loop.plot_history(drawn, out / "curves.png", title)
-    if cfg.results:
-        loop.plot_history(drawn, Path(cfg.results).with_suffix(".png"), title)
+    for path in [out / "curves.png"] + ([Path(cfg.results).with_suffix(".png")] if cfg.results else []):
+        try:  # a figure is a view of the results: its failure must not lose them
+            loop.plot_history(drawn, path, title)
+        except Exception as err:  # noqa: BLE001 - matplotlib and the file system raise many kinds
+            print(f"warning: the plot {path} was not drawn ({type(err).__name__}: {str(err)[:120]}); "
+                  f"the results are written all the same", file=sys.stderr)
     result = finish(position)
     if cfg.results:
         write_results(cfg.results, cfg, command, **result)
