@@ -16,21 +16,49 @@ from seqjax import SeqjaxError, configs
 from seqjax.tasks.markov import run as run_markov  # also the name callers of this module use
 
 
-def _add_config(parser: argparse.ArgumentParser, cls) -> None:
-    """Every field of dataclass ``cls`` becomes ``--field-name`` with its default. A field of
-    type ``T | None`` with default ``None`` (ImdbConfig's model hyperparameters) takes a ``T``;
-    left out, it stays ``None``, which the config fills from the ``--model`` preset."""
+def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) -> None:
+    """Every field of dataclass ``cls`` becomes ``--field-name``: its help line
+    (:data:`seqjax.configs.HELP`), its choices (:data:`seqjax.configs.RULES`) and its real default.
+    A field of type ``T | None`` with default ``None`` (ImdbConfig's model hyperparameters) takes
+    a ``T``; left out, it stays ``None``, which the config fills from the ``--model`` preset."""
+    group = parser.add_argument_group(title) if title else parser
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         typ = hints[f.name]
         if f.default is None:
             typ = next(t for t in typing.get_args(typ) if t is not type(None))
         flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
+        rule = configs.RULES.get(f.name, (None, None))[0]
+        choices = [c for c in getattr(rule, "allowed", "").split("one of ")[-1].replace("'", "").split(", ") if c]
+        text = configs.HELP.get(f.name, "")
+        text += f" ({' | '.join(choices)})" if choices else ""
+        text += "; default: the --model preset" if f.default is None else f"; default: {f.default!r}"
         if typ is bool:
-            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default)
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
+                               help=configs.HELP.get(f.name))
         else:
-            parser.add_argument(*flags, dest=f.name, type=typ, default=f.default,
-                                help="default: the --model preset" if f.default is None else f"default: {f.default!r}")
+            group.add_argument(*flags, dest=f.name, type=typ, default=f.default, help=text.replace("%", "%%"),
+                               metavar=typ.__name__.upper())
+
+
+GLOBAL_FLAGS = {"--cpu-devices": 1, "--coordinator": 1, "--num-processes": 1, "--process-id": 1,
+                "--distributed": 0, "--heartbeat-timeout": 1}  # flag -> values it takes
+
+
+def _globals_first(argv: list[str]) -> list[str]:
+    """Global flags may come anywhere (``seqjax markov --cpu-devices 2``): move them before the
+    part, where argparse reads them."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        name = argv[i].split("=", 1)[0]
+        if name in GLOBAL_FLAGS:
+            n = 0 if "=" in argv[i] else GLOBAL_FLAGS[name]
+            front += argv[i:i + 1 + n]
+            i += 1 + n
+        else:
+            rest.append(argv[i])
+            i += 1
+    return front + rest
 
 
 def _config(cls, args: argparse.Namespace):
@@ -138,7 +166,10 @@ def dispatch(args: argparse.Namespace, command: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from seqjax import __version__
 
-    p = argparse.ArgumentParser(prog="seqjax", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="seqjax", description="Sequence models in JAX: the COMP6248 lab 7 parts (Markov chains, a char-LSTM, "
+        "word vectors, IMDB classifiers, word2vec). `seqjax PART --help` lists a part's flags.",
+        epilog="Global flags may also follow the part: seqjax markov --cpu-devices 2.")
     p.add_argument("--version", action="version", version=f"seqjax {__version__}")
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="on a machine without accelerators, split the CPU into N devices for data "
@@ -154,21 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a process silent this long counts as dead and the others stop (default: 30)")
     sub = p.add_subparsers(dest="part", required=True)
     m = sub.add_parser("markov", help="n-order Markov chain baseline")
-    _add_config(m, configs.MarkovConfig)
+    _add_config(m, configs.MarkovConfig, "markov")
     e = sub.add_parser("embeddings", help="GloVe / word2vec analysis")
     e.add_argument("verb", choices=["neighbours", "analogy", "evaluate", "similarity"])
     e.add_argument("words", nargs="*")
-    _add_config(e, configs.EmbeddingsConfig)
+    _add_config(e, configs.EmbeddingsConfig, "embeddings")
     c = sub.add_parser("charlm", help="char-level language model (train | sample | import-torch)")
     c.add_argument("verb", choices=["train", "sample", "import-torch"])
-    _add_config(c, configs.CharLMConfig)
-    c.add_argument("--checkpoint", default="", help="sample: a run's checkpoints directory")
-    c.add_argument("--state-dict", default="", help="import-torch: torch.save(model.state_dict()) of the lab's CharPredictor")
-    c.add_argument("--vocab", default="", help="import-torch: its characters, index -> char (.json list or .txt)")
-    c.add_argument("--temperature", type=float, default=0.5)
-    c.add_argument("--length", type=int, default=400)
-    c.add_argument("--seed-text", default="supposing that truth is a woman--what th")
-    c.add_argument("--method", choices=["window", "stateful"], default=None,
+    _add_config(c, configs.CharLMConfig, "train (sample and import-torch read --out)")
+    cs = c.add_argument_group("sample")
+    cs.add_argument("--checkpoint", default="", help="a run's checkpoints directory (default: --out)")
+    cs.add_argument("--temperature", type=float, default=0.5, help="> 0; lower: safer text (default: 0.5)")
+    cs.add_argument("--length", type=int, default=400, help="characters to generate (default: 400)")
+    cs.add_argument("--seed-text", default="supposing that truth is a woman--what th",
+                    help="the text the sample continues")
+    ci = c.add_argument_group("import-torch")
+    ci.add_argument("--state-dict", default="", help="torch.save(model.state_dict()) of the lab's CharPredictor")
+    ci.add_argument("--vocab", default="", help="its characters, index -> char (.json list or .txt)")
+    cs.add_argument("--method", choices=["window", "stateful"], default=None,
                    help="sample: 'window' re-reads the last --seq-len chars from a zero state for each "
                         "new char (the lab's way); 'stateful' carries the state from char to char. "
                         "Default: window for a model trained with --objective last (the lab's), "
@@ -186,10 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--concat", default="forward-backward", choices=["forward-backward", "backward-forward"],
                    help="import-torch, bilstm: order of the final states before fc (the tutorial's newer "
                         "version: backward-forward)")
-    _add_config(i, configs.ImdbConfig)
+    _add_config(i, configs.ImdbConfig, "train (evaluate and import-torch read --model, --tokenizer, --out)")
     w = sub.add_parser("word2vec", help="train word2vec (skip-gram / CBOW) in JAX")
     w.add_argument("verb", choices=["train"])
-    _add_config(w, configs.Word2VecConfig)
+    _add_config(w, configs.Word2VecConfig, "word2vec train")
     lab = sub.add_parser("lab", help="run the whole lab (quick by default)")
     lab.add_argument("--full", action="store_true", help="the full runs (hours on a CPU)")
     lab.add_argument("--data-dir", default="", help="offline data folder (else SEQJAX_DATA_DIR)")
@@ -273,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = "seqjax " + shlex.join(argv)  # recorded in results JSONs
     parser = build_parser()
+    argv = _globals_first(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     # positional texts/words may follow the options: `seqjax imdb predict --checkpoint D "text"`
     if extra and args.part in ("imdb", "embeddings") and not any(e.startswith("-") and e != "-" for e in extra):

@@ -348,3 +348,46 @@ def validate(cfg) -> None:
         if not ok:
             shown = f"{v:g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
             raise SeqjaxError(f"--{f.name.replace('_', '-')} {shown}: give {allowed or check.allowed}")
+
+
+# ---- one line of help per field (``seqjax <part> --help``); shared by every config with the field --
+HELP = {
+    "order": "how many previous symbols the chain conditions on", "unit": "model characters or words",
+    "sample": "markov: symbols to sample; word2vec: subsampling threshold t of frequent words (0 = none)",
+    "start": "the symbols the sample starts from", "seed": "seed of every random choice (init, order, dropout, sampling)",
+    "beta": "smoothing: weight of the lower-order distribution in the interpolation",
+    "valid_fraction": "share of the data held out (the text's tail; IMDB: of the train reviews, seeded)",
+    "text": "a UTF-8 text file to use instead of the Nietzsche corpus",
+    "data_dir": "offline data folder (default: $SEQJAX_DATA_DIR, else download and cache)",
+    "vectors": "word vectors: 6B.50d | 6B.100d | 6B.200d | 6B.300d | a GloVe / word2vec text file | none",
+    "metric": "euclidean (the lab's nearest words) or cosine (3CosAdd; default for evaluate, similarity)",
+    "n": "how many words to list", "restrict": "search only the N most frequent words (0 = all)",
+    "text_errors": "what to do with bytes that are not UTF-8: stop (strict) or replace them",
+    "cell": "the recurrent cell", "layers": "stacked recurrent layers", "embed": "embedding width",
+    "hidden": "recurrent units (per direction)", "dropout": "dropout rate between layers and before the output",
+    "objective": "last: score the char after each window (the lab); every: score every next char",
+    "stateful": "with --objective every: carry the state across chunks (truncated BPTT)",
+    "seq_len": "characters per window or chunk", "window_step": "start a new window every N chars",
+    "batch_size": "examples per training step (global, over all devices)", "epochs": "passes over the training data",
+    "optimizer": "the optimizer", "lr": "learning rate", "clip": "clip the gradient's global norm to this (0 = no clipping)",
+    "lr_schedule": "constant, or cosine decay to 0 over the run", "sample_length": "chars sampled after each epoch",
+    "temperatures": "sampling temperatures after each epoch, comma-separated",
+    "markov_orders": "Markov chain orders to score beside the model, comma-separated",
+    "out": "the run folder: checkpoints, log.jsonl, curves.png (and vectors.txt for word2vec)",
+    "resume": "continue the run in --out from its newest readable checkpoint",
+    "ckpt_every": "also checkpoint every N training steps (0 = at epoch ends only)",
+    "minutes": "stop after this much training time, for equal-time comparisons (0 = no limit)",
+    "unroll": "time steps per scan iteration (lax.scan's unroll)",
+    "eval_batch_size": "examples per held-out evaluation step", "results": "also write a results JSON (and PNG) here",
+    "model": "which of the lab's classifiers (its preset fills the model flags)",
+    "source": "where IMDB comes from: the Stanford archive, tensorflow-datasets, or whichever is there",
+    "tokenizer": "regex (fast) or spacy (spacy.blank('en'))", "max_vocab": "keep the N most frequent tokens",
+    "max_len": "cut reviews to N tokens (0 = whole reviews)",
+    "bucket_growth": "padded lengths grow by this factor (smaller: less padding, more compiled programs)",
+    "train_limit": "train on a seeded random N reviews (0 = all)", "eval_limit": "evaluate on a seeded random N (0 = all)",
+    "corpus": "imdb (50,000 reviews) | imdb-train (the 25,000 train reviews) | a text file, one document a line",
+    "dim": "vector width", "window": "largest context window (each word draws 1..window)",
+    "negative": "noise words per window", "min_count": "drop words seen fewer times",
+    "alpha": "starting learning rate (decays linearly)", "cbow": "CBOW instead of skip-gram",
+    "row_cap": "a row hit more often in a batch gets row_cap x its mean update",
+}

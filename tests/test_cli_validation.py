@@ -77,3 +77,22 @@ def test_results_are_written_when_a_plot_fails(tmp_path, monkeypatch, capsys):
     charlm.run(cfg)
     assert (tmp_path / "r.json").is_file()
     assert "warning: the plot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cls", list(PARTS), ids=[c.__name__ for c in PARTS])
+def test_every_flag_has_a_help_line_choices_and_its_default(cls, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([PARTS[cls][0], "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for f in dataclasses.fields(cls):
+        assert configs.HELP.get(f.name), f"{cls.__name__}.{f.name} has no help line"
+        assert configs.HELP[f.name].split()[0] in out, f.name
+    if cls is configs.CharLMConfig:
+        assert "(rnn | gru | lstm)" in out and "default: 'lstm'" in out and "sample:" in out
+    if cls is configs.ImdbConfig:
+        assert "default: the --model preset" in out
+
+
+def test_global_flags_are_accepted_after_the_part(capsys):
+    assert cli.main(["markov", "--cpu-devices", "0"]) == 2  # parsed as the global flag, then refused
+    assert "--cpu-devices 0: give at least 1" in capsys.readouterr().err
