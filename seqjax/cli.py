@@ -63,6 +63,11 @@ def _globals_first(argv: list[str]) -> list[str]:
 
 def _config(cls, args: argparse.Namespace):
     cfg = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    if getattr(cfg, "tensorboard", False):
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError:
+            raise SeqjaxError("--tensorboard needs tensorboardX: pip install 'seqjax[tensorboard]'") from None
     for name in ("out", "results"):  # where a run will write: checked before any work
         if getattr(cfg, name, ""):
             _writable(f"--{name}", getattr(cfg, name) if name == "out" else str(pathlib.Path(cfg.results).parent))

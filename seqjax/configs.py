@@ -88,6 +88,7 @@ class CharLMConfig:
     minutes: float = 0.0  # stop after this much training time (equal-time comparisons); 0 = none
     unroll: int = 1
     eval_batch_size: int = 1024
+    tensorboard: bool = False  # also write TensorBoard scalars to OUT/tensorboard (pip install 'seqjax[tensorboard]')
     results: str = ""  # write a results JSON here
 
     def __post_init__(self):
@@ -142,6 +143,7 @@ class ImdbConfig:
     out: str = "runs/imdb"
     resume: bool = False
     ckpt_every: int = 0  # also checkpoint every N training steps (a resume continues mid-epoch); 0 = epoch ends only
+    tensorboard: bool = False  # also write TensorBoard scalars to OUT/tensorboard (pip install 'seqjax[tensorboard]')
     results: str = ""
 
     def __post_init__(self):
@@ -389,5 +391,6 @@ HELP = {
     "dim": "vector width", "window": "largest context window (each word draws 1..window)",
     "negative": "noise words per window", "min_count": "drop words seen fewer times",
     "alpha": "starting learning rate (decays linearly)", "cbow": "CBOW instead of skip-gram",
+    "tensorboard": "also write TensorBoard scalars (per step and per epoch) to OUT/tensorboard; needs seqjax[tensorboard]",
     "row_cap": "a row hit more often in a batch gets row_cap x its mean update",
 }

@@ -388,3 +388,14 @@ def test_resume_falls_back_past_a_damaged_latest_checkpoint(tmp_path, text_file)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"checkpoint step {steps[-1]}" in r.stderr and f"resuming from step {steps[0]}" in r.stderr
     assert f"resumed from {out / 'checkpoints'} at epoch 1" in r.stdout
+
+
+def test_tensorboard_scalars_beside_the_log(tmp_path, text_file):
+    out = tmp_path / "tb"
+    r = _run(_tiny(text_file, out, "--epochs", "1", "--tensorboard"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    events = list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    data = events[0].read_bytes()
+    for tag in (b"step/train_loss", b"epoch/train_loss", b"epoch/heldout_bpc"):
+        assert tag in data, tag

@@ -33,7 +33,7 @@ from seqjax.train.checkpoint import Checkpointer
 # the same data from and writes to, how it samples and reports. Any other field would change the
 # model, the data or the optimizer state under the saved arrays.
 MAY_CHANGE = ("epochs", "minutes", "ckpt_every", "out", "results", "resume", "data_dir", "source",
-              "eval_batch_size", "sample_length", "temperatures", "markov_orders")
+              "eval_batch_size", "sample_length", "temperatures", "markov_orders", "tensorboard")
 
 
 def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: float, command: str,
@@ -74,6 +74,10 @@ def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: 
         raise
     run = loop.Run(out, ckpt_every=ckpt_every, time_budget_s=60 * cfg.minutes, checkpointer=ckpt,
                    meta={"config": dataclasses.asdict(cfg), **meta, "kind": kind})
+    if cfg.tensorboard:
+        from seqjax.train.callbacks import TensorBoard
+
+        callbacks = [*callbacks, TensorBoard(out / "tensorboard", every=run.log_every)]
     loop.fit(position, train, loss_fn, cfg.epochs, valid=valid, valid_fn=valid_fn, run=run,
              callbacks=callbacks, desc=desc)
     ckpt.close()

@@ -147,6 +147,38 @@ class ResetCarry(Callback):
             loop.state = loop.state.replace(carry=self.reset(loop.state.carry))
 
 
+class TensorBoard(Callback):
+    """Scalars for TensorBoard beside ``log.jsonl``, through ``tensorboardX`` (the optional extra
+    ``seqjax[tensorboard]``): every ``every`` steps the epoch's running training means
+    (``step/train_loss``, ``step/train_accuracy``, against the global step), and every epoch
+    each scalar of the epoch's record (``epoch/<name>``, against the epoch). Process 0 writes.
+    """
+
+    def __init__(self, logdir: str | os.PathLike, every: int = 20):
+        from tensorboardX import SummaryWriter
+
+        self.every = every
+        self.writer = SummaryWriter(str(logdir)) if parallel.is_main() else None
+
+    def on_step(self, loop):
+        if self.writer is None or loop.partial is None or loop.batch % self.every:
+            return
+        from seqjax.train.loop import finalize
+
+        step = int(jax.device_get(loop.state.step))
+        for k, v in finalize(loop.partial).items():
+            if k != "count":
+                self.writer.add_scalar(f"step/train_{k}", v, step)
+
+    def on_epoch_end(self, loop, metrics):
+        if self.writer is None:
+            return
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and k != "epoch" and math.isfinite(v):
+                self.writer.add_scalar(f"epoch/{k}", v, metrics["epoch"])
+        self.writer.flush()
+
+
 class SampleText(Callback):
     """Print (and record in ``metrics["samples"]``) text generated at several temperatures.
 
