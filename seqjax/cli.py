@@ -334,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2  # the same error on every process (config, data, NaN): a normal exit
     except KeyboardInterrupt:
         return 130  # all processes stop together (seqjax.train.loop agrees on it)
+    except OSError as err:  # disk full, permission, a vanished folder: the checkpoints written stay good
+        if joined:
+            raise
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"seqjax: error: {err.strerror or err}{where}; the run's last checkpoint is kept: free space or fix "
+              f"the permission, then run again with --resume", file=sys.stderr)
+        return 2
     except Exception as err:
         if not joined:
             raise

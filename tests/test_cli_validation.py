@@ -96,3 +96,23 @@ def test_every_flag_has_a_help_line_choices_and_its_default(cls, capsys):
 def test_global_flags_are_accepted_after_the_part(capsys):
     assert cli.main(["markov", "--cpu-devices", "0"]) == 2  # parsed as the global flag, then refused
     assert "--cpu-devices 0: give at least 1" in capsys.readouterr().err
+
+
+def test_an_io_failure_during_a_run_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from seqjax.tasks import experiment
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "r.json"))
+
+    monkeypatch.setattr(experiment, "write_results", full)
+    (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 200)
+    code = cli.main(["charlm", "train", "--text", str(tmp_path / "t.txt"), "--epochs", "1", "--hidden", "16",
+                     "--sample-length", "5", "--markov-orders", "1", "--out", str(tmp_path / "run"),
+                     "--results", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # above it: the progress bars
+    assert code == 2 and "Traceback" not in err and last.startswith("seqjax: error: No space left on device"), err
+    assert "--resume" in last
+    assert any(p.name.isdigit() for p in (tmp_path / "run" / "checkpoints").iterdir())
