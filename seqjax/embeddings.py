@@ -157,7 +157,12 @@ def read_questions(path: str | os.PathLike, lower: bool = True) -> list[AnalogyS
     if not path.is_file():
         raise SeqjaxError(f"{path}: no such analogy file; give a questions-words.txt-format file")
     sections: list[AnalogySection] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SeqjaxError(f"{path}: not UTF-8 text (byte {err.start}); give a questions-words file "
+                          f"(': section' lines, then 'a b c d' lines)") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

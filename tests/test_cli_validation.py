@@ -116,3 +116,13 @@ def test_an_io_failure_during_a_run_is_one_line_and_keeps_the_checkpoint(tmp_pat
     assert code == 2 and "Traceback" not in err and last.startswith("seqjax: error: No space left on device"), err
     assert "--resume" in last
     assert any(p.name.isdigit() for p in (tmp_path / "run" / "checkpoints").iterdir())
+
+
+def test_a_binary_questions_file_and_a_non_numeric_vector_are_one_line(tmp_path, capsys):
+    (tmp_path / "q.bin").write_bytes(bytes(range(128, 256)) * 10)
+    (tmp_path / "v.txt").write_text("2 3\nthe 0.1 x 0.3\nof 0.1 0.2 0.3\n")
+    for args, what in ((["evaluate", str(tmp_path / "q.bin")], "not UTF-8"),
+                       (["neighbours", "the", "--vectors", str(tmp_path / "v.txt")], "not a number")):
+        code = cli.main(["embeddings", *args])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and what in err and "Traceback" not in err, err

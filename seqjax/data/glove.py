@@ -121,6 +121,14 @@ class WordVectors:
         return [(self.words[i], float(dists[i])) for i in best if i not in query_rows][:topn]
 
 
+def _numbers(line: str) -> bool:
+    try:
+        [float(x) for x in line.split()]
+        return True
+    except ValueError:
+        return False
+
+
 def _parse_lines(lines: list[str], source: str) -> WordVectors:
     header = lines[0].split()
     if len(header) == 2 and header[0].isdigit() and header[1].isdigit():
@@ -138,7 +146,12 @@ def _parse_lines(lines: list[str], source: str) -> WordVectors:
         w, _, rest = line.rstrip().partition(" ")
         words.append(w)
         rests.append(rest)
-    flat = np.array(" ".join(rests).split(), dtype=np.float32) if rests else np.zeros(0, np.float32)
+    try:
+        flat = np.array(" ".join(rests).split(), dtype=np.float32) if rests else np.zeros(0, np.float32)
+    except ValueError:
+        bad = next(i for i, r in enumerate(rests) if not _numbers(r))
+        raise SeqjaxError(f"{source}: the vector of {words[bad]!r} holds a value that is not a number; "
+                          f"give a GloVe / word2vec text file ('word v1 ... vd' lines)") from None
     if flat.size != len(words) * dim:
         bad = next(i for i, r in enumerate(rests) if len(r.split()) != dim)
         raise SeqjaxError(f"{source}: line for {words[bad]!r} has {len(rests[bad].split())} "
