@@ -1,6 +1,14 @@
 """``seqjax <part> <verb>``: parse a config, call its task (:mod:`seqjax.tasks`). Nothing else lives here.
 
 Errors a user can fix (:class:`seqjax.SeqjaxError`) print one line and exit with status 2.
+
+The parser is argparse, generated from the config dataclasses (:func:`_add_config`: each field's
+help line from :data:`seqjax.configs.HELP`, its choices from :data:`seqjax.configs.RULES`, its
+real default). ``tyro`` / ``simple_parsing`` would generate the same from the dataclasses, but
+the CLI needs things they do not give with less code: positional texts after the options
+(``imdb predict --run R "text"``), global flags accepted after the part, ``T | None`` preset
+fields left unset, ``--embeddings`` as another name of ``--vectors``, and a one-line error
+with exit status 2 for every bad value — and a further dependency for every user.
 """
 
 from __future__ import annotations
