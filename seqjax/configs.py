@@ -290,6 +290,7 @@ def _ints(v):
 
 def _choice(*options):
     rule = lambda v: v in options  # noqa: E731
+    rule.options = options  # --help lists them
     rule.allowed = "one of " + ", ".join(repr(o) for o in options)
     return rule
 

@@ -175,20 +175,25 @@ class Predictor:
             self.which = str(best)
         self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
 
-    def known(self, texts: list[str]) -> np.ndarray:
-        """How many tokens of each text the vocabulary knows: ``int64[len(texts)]``."""
-        return np.array([int((self.vocab.encode(t) != self.vocab.unk_id).sum()) for t in preprocess(self.cfg, texts)])
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        """Probabilities of *positive*: ``float32[len(texts)]``. Empty texts raise SeqjaxError."""
-        toks = preprocess(self.cfg, texts)
-        for t, tk in zip(texts, toks):
+    def encode(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text as the run's config reads it: ``int32[n_i]`` token ids. Empty texts raise
+        SeqjaxError."""
+        seqs = []
+        for t, tk in zip(texts, preprocess(self.cfg, texts)):
             if not tk:
                 raise SeqjaxError(f"text {t[:60]!r} has no tokens; give a review with at least one word")
-        seqs = [self.vocab.encode(t) for t in toks]
+            seqs.append(self.vocab.encode(tk))
+        return seqs
+
+    def scores(self, seqs: list[np.ndarray]) -> np.ndarray:
+        """Probabilities of *positive* of encoded texts (:meth:`encode`): ``float32[len(seqs)]``."""
         longest = max(max(len(s) for s in seqs), min_len(self.cfg))
         b = pad_batch(seqs, np.zeros(len(seqs)), len(seqs), (longest,), self.vocab.pad_id, min_len(self.cfg))
         return np.asarray(self._apply(self.params, b["ids"], b["lengths"]))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of *positive*: ``float32[len(texts)]``. Empty texts raise SeqjaxError."""
+        return self.scores(self.encode(texts))
 
 
 def load(checkpoint: str) -> Predictor:
@@ -207,9 +212,10 @@ def predict(checkpoint: str, texts: list[str], as_json: bool = False) -> np.ndar
         raise SeqjaxError('seqjax imdb predict --run RUN "text" ... (or --file FILE, or - for standard input): '
                           'give at least one text')
     pred = load(checkpoint)
-    probs = pred(texts)
-    for t, k in zip(texts, pred.known(texts)):
-        if k == 0:
+    seqs = pred.encode(texts)  # tokenized once, for the scores and the unknown-word warning
+    probs = pred.scores(seqs)
+    for t, s in zip(texts, seqs):
+        if not (s != pred.vocab.unk_id).any():
             print(f"warning: no token of {t[:60]!r} is in the model's vocabulary; its prediction is the "
                   f"model's answer to unknown words only", file=sys.stderr)
     for t, p in zip(texts, probs):
