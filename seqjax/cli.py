@@ -21,7 +21,6 @@ import sys
 import typing
 
 from seqjax import SeqjaxError, configs
-from seqjax.tasks.markov import run as run_markov  # also the name callers of this module use
 
 
 def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) -> None:
@@ -157,7 +156,9 @@ def dispatch(args: argparse.Namespace, command: str) -> None:
     """Call the task of ``args.part`` (:mod:`seqjax.tasks`) with the parsed config; ``command``
     is recorded in the results JSONs the task writes."""
     if args.part == "markov":
-        run_markov(_config(configs.MarkovConfig, args))
+        from seqjax.tasks import markov
+
+        markov.run(_config(configs.MarkovConfig, args))
     elif args.part == "embeddings":
         from seqjax.tasks import embeddings
 

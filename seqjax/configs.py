@@ -157,15 +157,6 @@ class ImdbConfig:
             for name in unset:  # a frozen dataclass sets its own fields only while constructing
                 object.__setattr__(self, name, getattr(preset, name))
         object.__setattr__(self, "from_preset", frozenset(unset))
-        if not self.bucket_growth > 1.0:
-            raise SeqjaxError(f"--bucket-growth {self.bucket_growth:g}: give a factor > 1 by which padded "
-                              f"lengths grow (e.g. 1.19 or 1.41)")
-        if self.embed < 1:
-            raise SeqjaxError(f"--embed {self.embed}: give an embedding width >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise SeqjaxError(f"--dropout {self.dropout:g}: give a rate in [0, 1)")
-        if not self.lr > 0.0:
-            raise SeqjaxError(f"--lr {self.lr:g}: give a learning rate > 0")
         if self.model in ("rnn", "lstm", "bilstm"):
             if self.cell not in ("rnn", "gru", "lstm"):
                 raise SeqjaxError(f"--cell {self.cell!r}: choose rnn, gru or lstm")
@@ -324,6 +315,8 @@ RULES = {  # field -> (check, what is allowed)
     "alpha": (lambda v: math.isfinite(v) and v > 0, "a finite learning rate > 0"),
     "row_cap": (lambda v: math.isfinite(v) and v >= 1, "a number >= 1"),
     "seed": (_nonneg, "a whole number >= 0"),
+    "bucket_growth": (lambda v: math.isfinite(v) and v > 1.0,
+                      "a factor > 1 by which padded lengths grow (e.g. 1.19 or 1.41)"),
     "out": (bool, "a folder path"),
 }
 SAMPLE_RULES = {"Word2VecConfig": (lambda v: math.isfinite(v) and v >= 0, "a subsampling threshold >= 0 (0 = none)")}

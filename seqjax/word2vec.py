@@ -266,8 +266,13 @@ def _sg_batch(syn0, syn1, centre, context, noise, lr, cap):
     weight = ok_BS[:, :, None] * ok_out_BK1[:, None, :]
     g = (jax.nn.sigmoid(s) - label) * weight  # d loss / d score, [B, S, 1 + K]
     loss = -(jax.nn.log_sigmoid(jnp.where(label > 0, s, -s)) * weight).sum()
-    dx_BSE = jnp.einsum("wsk,wkd->wsd", g, o_BK1E)
-    do_BK1E = jnp.einsum("wsk,wsd->wkd", g, x_BSE)
+    # The two gradient products as sums of K1 (resp. S) broadcast products, unrolled: S <= 2 *
+    # window and K1 = 1 + negative are small and static. XLA's CPU batched dot runs these
+    # [S, K1] x [K1, E] / [K1, S] x [S, E] shapes 1.5-8x slower than the fused elementwise
+    # form (measured per op on 4,096 pairs); the score product above, a reduction over E, stays
+    # a dot, which is faster there. Same sums, summed in another order.
+    dx_BSE = sum(g[:, :, k, None] * o_BK1E[:, None, k, :] for k in range(out_BK1.shape[1]))
+    do_BK1E = sum(g[:, j, :, None] * x_BSE[:, j, None, :] for j in range(context.shape[1]))
     E = syn0.shape[1]
     syn0 = _capped_add(syn0, context.reshape(-1), dx_BSE.reshape(-1, E), ok_BS.reshape(-1), lr, cap)
     hit_out_BK1 = ok_out_BK1 * (ok_BS.sum(1, keepdims=True) > 0)

@@ -91,12 +91,13 @@ def test_word_chain_and_unknown_words():
 def test_cli_counts_on_the_whole_text_and_scores_the_held_out_tail(tmp_path, capsys):
     """The lab's counts cover the whole text; the held-out score comes from a chain that never
     saw the tail (here 'ab' occurs only in the last 10 %)."""
-    from seqjax import cli, configs
+    from seqjax import configs
+    from seqjax.tasks import markov
 
     text = "xyz j" * 180 + "abab" * 25  # 1000 chars; the last 100 hold every 'a' -> 'b'
     path = tmp_path / "t.txt"
     path.write_text(text)
-    out = cli.run_markov(configs.MarkovConfig(text=str(path), sample=5, start="x"))
+    out = markov.run(configs.MarkovConfig(text=str(path), sample=5, start="x"))
     assert out["count_a_b"] == 50  # all 50 'a' -> 'b' of the tail; a head-only chain counts 0
     assert "transitions 'a' -> 'b': 50" in capsys.readouterr().out
     head, tail = list(text[:900]), list(text[900:])

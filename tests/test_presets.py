@@ -61,8 +61,8 @@ def test_the_cli_takes_the_models_preset_and_a_given_flag_overrides_it():
 
 @pytest.mark.parametrize("fields, message", [
     (dict(dropout=-1.0), "--dropout -1: give a rate in [0, 1)"),
-    (dict(embed=0), "--embed 0: give an embedding width >= 1"),
-    (dict(lr=0.0), "--lr 0: give a learning rate > 0"),
+    (dict(embed=0), "--embed 0: give a whole number >= 1"),
+    (dict(lr=0.0), "--lr 0: give a finite learning rate > 0"),
     (dict(model="bilstm", layers=0), "--layers 0: a bilstm needs a whole number >= 1"),
     (dict(model="gpt"), "--model 'gpt': choose one of rnn, lstm, bilstm, fasttext, cnn"),
 ])
