@@ -91,6 +91,10 @@ def prepare(cfg: configs.ImdbConfig):
     if cfg.eval_limit:
         valid_split = _limit(valid_split, cfg.eval_limit, cfg.seed)
         test_split = _limit(test_split, cfg.eval_limit, cfg.seed)
+    if not len(train_split) or not len(valid_split):
+        which = "training" if not len(train_split) else "validation"
+        raise SeqjaxError(f"--valid-fraction {cfg.valid_fraction:g}: leaves no {which} reviews of the "
+                          f"{len(data['train']):,}; give a fraction that leaves some of both (the lab's: 0.3)")
     t0 = time.time()
     toks = {name: preprocess(cfg, s.texts) for name, s in
             (("train", train_split), ("valid", valid_split), ("test", test_split))}
