@@ -256,3 +256,17 @@ def test_a_valid_fraction_that_leaves_no_training_reviews_names_the_flag(tmp_pat
 def test_a_malformed_command_line_is_one_line_with_the_help_command(args, message, capsys):
     code, last, err = _cli(args, capsys)
     assert code == 2 and err.count("\n") == 1 and last == f"seqjax {message}", err
+
+
+def test_damaged_best_validation_weights_are_one_line_naming_the_file(tmp_path):
+    """predict and evaluate read RUN/best_params.msgpack through read_best (was a msgpack traceback)."""
+    import jax.numpy as jnp
+
+    from seqjax import SeqjaxError
+    from seqjax.tasks import imdb
+
+    (tmp_path / "best_params.msgpack").write_text("junk")
+    with pytest.raises(SeqjaxError, match=r"best_params.msgpack: cannot be read as this run's parameters .*; "
+                                          r"delete it to use the run's latest checkpoint instead$") as got:
+        imdb.read_best(tmp_path / "best_params.msgpack", {"params": {"w": jnp.ones(2)}})
+    assert "\n" not in str(got.value)
