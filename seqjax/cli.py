@@ -14,13 +14,26 @@ with exit status 2 for every bad value — and a further dependency for every us
 from __future__ import annotations
 
 import argparse
-import pathlib
 import dataclasses
+import pathlib
+import re
 import shlex
 import sys
 import typing
 
 from seqjax import SeqjaxError, configs
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends in one line that says what to do (argparse's own
+    ``error`` prints the whole usage block first); sub-parsers are of this class too."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        bad = re.fullmatch(r"argument (\S+?)(?:/\S+)?: invalid (int|float) value: (.*)", message)
+        if bad:  # argparse's "argument --order: invalid int value: 'x'"
+            flag, typ, value = bad.groups()
+            message = f"{flag} {value}: give a {'whole number' if typ == 'int' else 'number'}"
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) -> None:
@@ -75,21 +88,31 @@ def _config(cls, args: argparse.Namespace):
             import tensorboardX  # noqa: F401
         except ImportError:
             raise SeqjaxError("--tensorboard needs tensorboardX: pip install 'seqjax[tensorboard]'") from None
+    if getattr(cfg, "results", "") and pathlib.Path(cfg.results).is_dir():
+        raise SeqjaxError(f"--results {cfg.results}: is a folder; give the path of a JSON file to write, e.g. "
+                          f"{pathlib.Path(cfg.results) / 'results.json'}")
     for name in ("out", "results"):  # where a run will write: checked before any work
         if getattr(cfg, name, ""):
-            _writable(f"--{name}", getattr(cfg, name) if name == "out" else str(pathlib.Path(cfg.results).parent))
+            _writable(f"--{name}", getattr(cfg, name), None if name == "out" else str(pathlib.Path(cfg.results).parent))
     return cfg
 
 
-def _writable(flag: str, folder: str) -> None:
-    """Refuse an output location that cannot be created or written, in one line."""
-    import os
+def _writable(flag: str, value: str, folder: str | None = None) -> None:
+    """Refuse an output location (``flag value``, written in ``folder``, default ``value``) that
+    cannot be created or written, in one line: a file is created and removed in its nearest
+    existing folder (permission bits do not tell a read-only mount, or /proc, for root)."""
+    import tempfile
 
-    p = pathlib.Path(folder or ".")
+    p = pathlib.Path(value if folder is None else folder or ".")
     existing = next((q for q in (p, *p.parents) if q.exists()), pathlib.Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise SeqjaxError(f"{flag} {folder}: {existing} is not a folder this user can write to; choose "
-                          f"another location")
+    if not existing.is_dir():
+        raise SeqjaxError(f"{flag} {value}: {existing} is a file, not a folder; choose another location")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise SeqjaxError(f"{flag} {value}: cannot write in {existing} ({err.strerror or type(err).__name__}); "
+                          f"choose another location") from None
 
 
 def run_charlm(args, command: str) -> None:
@@ -174,13 +197,14 @@ def dispatch(args: argparse.Namespace, command: str) -> None:
     elif args.part == "lab":
         from seqjax.tasks import lab
 
+        _writable("--out", args.out)  # before the parts that run ahead of the first write
         lab.run(args.full, args.data_dir, args.out, command)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from seqjax import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="seqjax", description="Sequence models in JAX: the COMP6248 lab 7 parts (Markov chains, a char-LSTM, "
         "word vectors, IMDB classifiers, word2vec). `seqjax PART --help` lists a part's flags.",
         epilog="Global flags may also follow the part: seqjax markov --cpu-devices 2.")
@@ -330,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             args.words += extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        prog = f"seqjax {args.part}"
+        print(f"{prog}: error: unrecognized arguments: {' '.join(extra)}; see `{prog} --help`", file=sys.stderr)
+        return 2
     joined = False
     try:
         cpu_devices(args.cpu_devices)
@@ -347,8 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         if joined:
             raise
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(f"seqjax: error: {err.strerror or err}{where}; the run's last checkpoint is kept: free space or fix "
-              f"the permission, then run again with --resume", file=sys.stderr)
+        resumable = args.part == "lab" or (args.part in ("charlm", "imdb") and args.verb == "train")
+        fix = ("the run's last checkpoint is kept: free space or fix the permission, then run again with --resume"
+               if resumable else "free space, fix the permission or choose another path, then run again")
+        print(f"seqjax: error: {err.strerror or err}{where}; {fix}", file=sys.stderr)
         return 2
     except Exception as err:
         if not joined:

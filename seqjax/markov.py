@@ -57,10 +57,11 @@ class MarkovChain:
         self.V = len(self.symbols)
         self.index = {s: i for i, s in enumerate(self.symbols)}
         if self.order < 0:
-            raise SeqjaxError(f"--order {self.order}: must be >= 0")
+            raise SeqjaxError(f"--order {self.order}: give a whole number >= 0")
         if float(self.V) ** (self.order + 1) >= 2.0**62:
-            raise SeqjaxError(f"order {self.order} over {self.V} symbols overflows int64 codes; "
-                              f"use a lower --order")
+            top = max(k for k in range(64) if float(self.V) ** (k + 1) < 2.0**62)
+            raise SeqjaxError(f"--order {self.order}: over {self.V} symbols its contexts overflow int64 codes; "
+                              f"give --order {top} or less")
         self.pair_keys: list[np.ndarray] = []
         self.pair_counts: list[np.ndarray] = []
         self.ctx_keys: list[np.ndarray] = []
@@ -81,8 +82,8 @@ class MarkovChain:
             alphabet: Sequence[str] | None = None, unk: bool = False) -> "MarkovChain":
         """Count transitions of every order ``0..order`` in ``seq`` (a list of symbols)."""
         if len(seq) <= order:
-            raise SeqjaxError(f"the training text has {len(seq)} symbols; an order-{order} chain "
-                              f"needs more than {order}")
+            raise SeqjaxError(f"--order {order}: the training text has {len(seq)} symbols, an order-{order} chain "
+                              f"needs more; give a lower --order or a longer --text")
         alpha = sorted(set(alphabet if alphabet is not None else seq) | ({"<unk>"} if unk else set()))
         chain = cls(order, alpha, beta)
         ids_T = chain.encode(seq)
@@ -181,7 +182,12 @@ class MarkovChain:
         """``start`` followed by ``n`` sampled symbols (MLE transitions; smoothed where unseen)."""
         if not start:
             raise SeqjaxError("--start: give at least one symbol to start sampling from")
-        self.encode(list(start))  # raises for unknown symbols
+        unknown = [s for s in start if s not in self.index] if "<unk>" not in self.index else []
+        if unknown:
+            hint = next((s for s in self.symbols if s.isalnum()), self.symbols[0])
+            raise SeqjaxError(f"--start {''.join(start) if len(start[0]) == 1 else ' '.join(start)!r}: "
+                              f"{unknown[0]!r} does not occur in the (lower-cased) text; start from symbols it "
+                              f"holds, e.g. --start {hint}")
         rng = np.random.default_rng(seed)
         out = list(start)
         for _ in range(n):

@@ -98,7 +98,7 @@ def test_sample_cli_rejects_unknown_seed_chars(tmp_path):
     assert ok.returncode == 0 and len(ok.stdout.strip()) == 33, ok.stderr[-2000:]
     bad = subprocess.run([sys.executable, "-m", "seqjax.cli", "charlm", "sample", "--checkpoint",
                           str(out / "checkpoints"), "--seed-text", "xyz"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "outside the vocabulary: 'xyz'" in bad.stderr
+    assert bad.returncode == 2 and "--seed-text 'xyz': the characters 'xyz' are not among" in bad.stderr
 
 
 def test_input_gradient_norms_are_per_distance_and_causal():

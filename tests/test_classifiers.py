@@ -173,7 +173,7 @@ def test_bad_inputs(tmp_path):
         configs.ImdbConfig(model="lstm", cell="xyz")
     with pytest.raises(SeqjaxError, match=r"--bucket-growth 1: give a factor > 1"):
         configs.ImdbConfig(model="cnn", bucket_growth=1.0)
-    with pytest.raises(SeqjaxError, match="no such checkpoint directory"):
+    with pytest.raises(SeqjaxError, match="no such run folder or checkpoints directory"):
         imdb_task.Predictor(str(tmp_path / "nope"))
 
 

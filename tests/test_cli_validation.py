@@ -60,7 +60,7 @@ def test_an_output_path_under_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     code = cli.main(["charlm", "train", "--out", str(tmp_path / "f" / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("seqjax: error: --out ") and "not a folder" in err, err
+    assert code == 2 and err.startswith("seqjax: error: --out ") and "a file, not a folder" in err, err
 
 
 def test_results_are_written_when_a_plot_fails(tmp_path, monkeypatch, capsys):
@@ -126,3 +126,147 @@ def test_a_binary_questions_file_and_a_non_numeric_vector_are_one_line(tmp_path,
         code = cli.main(["embeddings", *args])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and what in err and "Traceback" not in err, err
+
+
+# ---- bad inputs that used to end in a traceback, a late failure or a message without its fix ------
+def _cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """``seqjax ARGS`` in this process: exit status, the last line of stderr (progress bars and
+    warnings come above it) and the whole of stderr."""
+    try:
+        code = cli.main(args)
+    except SystemExit as stop:  # argparse's own exits
+        code = stop.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    return code, (lines[-1] if lines else ""), err
+
+
+def _one_line(code, last, err, start: str, fix: str) -> None:
+    assert code == 2 and "Traceback" not in err, err
+    assert last.startswith(f"seqjax: error: {start}") or last.startswith(f"seqjax {start}"), err
+    assert fix in last, last
+
+
+def test_a_damaged_checkpoint_is_one_line_for_sample_predict_and_evaluate(tmp_path, capsys):
+    step = tmp_path / "run" / "checkpoints" / "5"  # a step folder without its items (a half-copied run)
+    step.mkdir(parents=True)
+    (step / "junk").write_text("x")
+    for args in (["charlm", "sample", "--out", str(tmp_path / "run")],
+                 ["imdb", "predict", "--run", str(tmp_path / "run"), "good"],
+                 ["imdb", "evaluate", "--run", str(tmp_path / "run")]):
+        code, last, err = _cli(args, capsys)
+        _one_line(code, last, err, str(step.parent), "no readable checkpoint (step 5")
+        assert last.endswith(f"give another run or train a new one with `seqjax {args[0]} train`"), last
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one_for_inference(tmp_path, capsys):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from seqjax.tasks.experiment import load_run
+    from seqjax.train.checkpoint import Checkpointer
+    from seqjax.train.state import TrainState
+
+    state = TrainState.create({"w": jnp.ones(3)}, optax.sgd(0.1), jax.random.PRNGKey(0))
+    ckpt = Checkpointer(tmp_path / "checkpoints")
+    ckpt.save(state, {"kind": "charlm", "config": {}})
+    ckpt.close()
+    (tmp_path / "checkpoints" / "7").mkdir()  # newer, damaged
+    saved = load_run(tmp_path, "charlm")
+    assert saved.step == 0 and saved.meta["kind"] == "charlm"
+    assert "checkpoint step 7" in capsys.readouterr().err
+
+
+def test_a_results_path_that_is_a_folder_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 200)
+    for args in (["charlm", "train", "--text", str(tmp_path / "t.txt")],
+                 ["word2vec", "train", "--corpus", str(tmp_path / "t.txt")],
+                 ["imdb", "evaluate", "--run", str(tmp_path / "none")]):
+        out = tmp_path / "never"
+        code, last, err = _cli([*args, "--out", str(out), "--results", str(tmp_path)], capsys)
+        _one_line(code, last, err, f"--results {tmp_path}: is a folder", "give the path of a JSON file")
+        assert not out.exists()
+
+
+def test_lab_checks_its_out_folder_before_the_first_part(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    _one_line(*_cli(["lab", "--out", str(tmp_path / "f" / "lab")], capsys), f"--out {tmp_path / 'f' / 'lab'}",
+              "a file, not a folder; choose another location")
+
+
+def test_markov_orders_that_cannot_fit_are_refused_before_training(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 200)
+    out = tmp_path / "run"
+    code, last, err = _cli(["charlm", "train", "--text", str(tmp_path / "t.txt"), "--markov-orders", "1,50",
+                            "--out", str(out)], capsys)
+    _one_line(code, last, err, "--markov-orders 1,50: an order-50 chain does not fit", "give orders of at most 16")
+    assert not out.exists()  # nothing trained
+
+
+def test_charlm_text_shorter_than_a_window_names_the_flag_and_the_fix(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("abc def")
+    _one_line(*_cli(["charlm", "train", "--text", str(tmp_path / "t.txt"), "--out", str(tmp_path / "r")], capsys),
+              "--seq-len 40: the training text has 6 chars", "give --seq-len 4 or less, or a longer --text")
+
+
+def test_markov_start_and_order_name_the_flag_and_the_fix(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("abc abd abe " * 10)
+    text = ["markov", "--text", str(tmp_path / "t.txt")]
+    _one_line(*_cli([*text, "--start", "Q"], capsys), "--start 'Q': 'Q' does not occur", "e.g. --start a")
+    _one_line(*_cli([*text, "--order", "200"], capsys), "--order 200: the training text has 120 symbols",
+              "give a lower --order")
+    _one_line(*_cli([*text, "--order", "40"], capsys), "--order 40: over 6 symbols", "give --order 22 or less")
+
+
+def test_an_unknown_glove_width_is_refused_without_a_download(tmp_path, capsys, monkeypatch):
+    from seqjax.data import download
+
+    monkeypatch.setattr(download, "fetch", lambda *a, **k: pytest.fail("downloaded"))
+    _one_line(*_cli(["embeddings", "neighbours", "king", "--vectors", "6B.77d"], capsys), "--vectors '6B.77d'",
+              "one of 6B.50d, 6B.100d, 6B.200d, 6B.300d")
+
+
+def test_tfds_source_without_a_working_tensorflow_datasets_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails as when not installed
+    _one_line(*_cli(["imdb", "train", "--source", "tfds", "--out", str(tmp_path / "r")], capsys),
+              "--source tfds: tensorflow-datasets cannot be imported", "or use --source archive")
+
+
+def test_a_valid_fraction_that_leaves_no_training_reviews_names_the_flag(tmp_path, capsys):
+    from conftest import make_imdb_tar
+    import tarfile
+
+    make_imdb_tar(tmp_path / "a.tar.gz", {("train", "pos"): ["good film"] * 3, ("train", "neg"): ["bad film"] * 3,
+                                          ("test", "pos"): ["good"], ("test", "neg"): ["bad"]})
+    with tarfile.open(tmp_path / "a.tar.gz") as t:
+        t.extractall(tmp_path / "data", filter="data")
+    _one_line(*_cli(["imdb", "train", "--data-dir", str(tmp_path / "data"), "--valid-fraction", "0.99",
+                     "--model", "cnn", "--vectors", "none", "--out", str(tmp_path / "r")], capsys),
+              "--valid-fraction 0.99: leaves no training reviews of the 6", "give a fraction that leaves some")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["markov", "--order", "x"], "markov: error: --order 'x': give a whole number; see `seqjax markov --help`"),
+    (["markov", "--beta", "y"], "markov: error: --beta 'y': give a number; see `seqjax markov --help`"),
+    (["markov", "--bogus", "1"], "markov: error: unrecognized arguments: --bogus 1; see `seqjax markov --help`"),
+])
+def test_a_malformed_command_line_is_one_line_with_the_help_command(args, message, capsys):
+    code, last, err = _cli(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and last == f"seqjax {message}", err
+
+
+def test_damaged_best_validation_weights_are_one_line_naming_the_file(tmp_path):
+    """predict and evaluate read RUN/best_params.msgpack through read_best (was a msgpack traceback)."""
+    import jax.numpy as jnp
+
+    from seqjax import SeqjaxError
+    from seqjax.tasks import imdb
+
+    (tmp_path / "best_params.msgpack").write_text("junk")
+    with pytest.raises(SeqjaxError, match=r"best_params.msgpack: cannot be read as this run's parameters .*; "
+                                          r"delete it to use the run's latest checkpoint instead$") as got:
+        imdb.read_best(tmp_path / "best_params.msgpack", {"params": {"w": jnp.ones(2)}})
+    assert "\n" not in str(got.value)

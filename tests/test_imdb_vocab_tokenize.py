@@ -33,7 +33,7 @@ def test_truncated_archive_is_a_clear_error(tmp_path, tiny_reviews):
 
 def test_wrong_layout_and_missing(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SeqjaxError, match="expected the Stanford layout"):
+    with pytest.raises(SeqjaxError, match="give aclImdb_v1.tar.gz or a folder in the Stanford layout"):
         imdb.read_archive(tmp_path / "empty")
     with pytest.raises(SeqjaxError, match="no such IMDB archive"):
         imdb.read_archive(tmp_path / "nope.tar.gz")

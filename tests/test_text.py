@@ -10,14 +10,18 @@ def test_read_text_lowercases_and_rejects_bad_utf8(tmp_path):
     p.write_bytes("Hello Wörld".encode())
     assert text.read_text(p) == "hello wörld"
     p.write_bytes(b"abc\xffdef")
-    with pytest.raises(SeqjaxError, match=r"t.txt: byte 3 .* not valid UTF-8.*--text-errors replace"):
-        text.read_text(p)
+    with pytest.raises(SeqjaxError, match=r"--text \S*t.txt: byte 3 .* not valid UTF-8.*--text-errors replace"):
+        text.read_text(p, can_replace=True)
+    with pytest.raises(SeqjaxError, match=r"--corpus \S*t.txt: byte 3 .*-t utf-8\)$"):  # no flag it lacks
+        text.read_text(p, flag="--corpus")
     assert text.read_text(p, errors="replace") == "abc\ufffddef"
 
 
 def test_missing_and_empty_files(tmp_path):
-    with pytest.raises(SeqjaxError, match="no such text file"):
+    with pytest.raises(SeqjaxError, match="nope.txt: no such file; give an existing UTF-8 text file"):
         text.read_text(tmp_path / "nope.txt")
+    with pytest.raises(SeqjaxError, match="a folder, not a file"):
+        text.read_text(tmp_path)
     (tmp_path / "e.txt").write_text("")
     with pytest.raises(SeqjaxError, match="empty"):
         text.read_text(tmp_path / "e.txt")

@@ -262,7 +262,7 @@ BAD = {
                                "--out", "{d}/r"],
                               r"--vocab \S*chars.json: 2 characters, but the state_dict's embedding has 3 rows"),
     "no state_dict flag": (["imdb", "import-torch", "--vocab", "{d}/itos.json"], r"give the state_dict"),
-    "evaluate nothing": (["imdb", "evaluate", "--run", "{d}/nope"], r"nope\S*: no such checkpoint directory"),
+    "evaluate nothing": (["imdb", "evaluate", "--run", "{d}/nope"], r"nope\S*: no such run folder"),
 }
 
 

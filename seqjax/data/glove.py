@@ -155,7 +155,8 @@ def _parse_lines(lines: list[str], source: str) -> WordVectors:
     if flat.size != len(words) * dim:
         bad = next(i for i, r in enumerate(rests) if len(r.split()) != dim)
         raise SeqjaxError(f"{source}: line for {words[bad]!r} has {len(rests[bad].split())} "
-                          f"numbers, expected {dim}; the file is truncated or mixed")
+                          f"numbers, expected {dim} as on the first line; the file is truncated or mixed: give "
+                          f"one with a word and {dim} numbers on every line")
     return WordVectors(words, flat.reshape(len(words), dim))
 
 
@@ -177,7 +178,8 @@ def read_text_vectors(path: str | os.PathLike, member: str | None = None,
         text = path.read_text(encoding="utf-8", errors="replace")
     lines = [ln for ln in text.split("\n") if ln.strip()]
     if not lines:
-        raise SeqjaxError(f"{path}: the vectors file is empty")
+        raise SeqjaxError(f"{path}: the vectors file is empty; give a GloVe / word2vec text file ('word v1 ... vd' "
+                          f"lines)")
     if limit is not None:
         head = lines[0].split()
         has_header = len(head) == 2 and all(h.isdigit() for h in head)
@@ -202,6 +204,9 @@ def load_glove_package() -> WordVectors:
     return WordVectors(words, vecs)
 
 
+GLOVE_6B = ("6B.50d", "6B.100d", "6B.200d", "6B.300d")  # the widths in glove.6B.zip
+
+
 def load(spec: str = "6B.50d", data_dir: str | None = None) -> WordVectors:
     """Vectors by spec: a file path, or ``"6B.<dim>d"``.
 
@@ -210,7 +215,7 @@ def load(spec: str = "6B.50d", data_dir: str | None = None) -> WordVectors:
     """
     if os.path.exists(spec) or os.sep in spec or spec.endswith((".txt", ".zip", ".vec")):
         return read_text_vectors(spec)
-    if not spec.startswith("6B.") or not spec.endswith("d"):
+    if spec not in GLOVE_6B:
         raise SeqjaxError(f"--vectors {spec!r}: give a file path or one of 6B.50d, 6B.100d, "
                           f"6B.200d, 6B.300d")
     if spec == "6B.50d":

@@ -86,27 +86,36 @@ def read_archive(path: str | os.PathLike) -> dict[str, Split]:
                           f"its extracted aclImdb/ folder")
     if not recs["train"] or not recs["test"]:
         raise SeqjaxError(
-            f"{path}: found {len(recs['train'])} train and {len(recs['test'])} test reviews; "
-            f"expected the Stanford layout aclImdb/{{train,test}}/{{pos,neg}}/*.txt"
+            f"{path}: found {len(recs['train'])} train and {len(recs['test'])} test reviews; give "
+            f"aclImdb_v1.tar.gz or a folder in the Stanford layout aclImdb/{{train,test}}/{{pos,neg}}/*.txt"
         )
     return {k: _sorted_split(v) for k, v in recs.items()}
 
 
 def read_tfds(data_dir: str | None = None, prepare: bool = False) -> dict[str, Split]:
     """Read ``imdb_reviews/plain_text`` train/test via tensorflow-datasets."""
-    import tensorflow_datasets as tfds
-
+    try:
+        import tensorflow_datasets as tfds
+    except Exception as err:  # noqa: BLE001 - missing, or installed without its own dependencies
+        raise SeqjaxError(f"--source tfds: tensorflow-datasets cannot be imported ({type(err).__name__}: {err}); "
+                          f"pip install tensorflow-datasets tensorflow, or use --source archive") from None
     if prepare:
-        builder = tfds.builder("imdb_reviews/plain_text", data_dir=data_dir)
-        if not builder.is_prepared():
-            builder.download_and_prepare()  # needs TensorFlow
+        try:
+            builder = tfds.builder("imdb_reviews/plain_text", data_dir=data_dir)
+            if not builder.is_prepared():
+                builder.download_and_prepare()  # needs TensorFlow
+        except Exception as err:  # noqa: BLE001 - tfds raises assorted errors (no TensorFlow, no network)
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise SeqjaxError(f"--source tfds: imdb_reviews cannot be prepared ({type(err).__name__}: {first}); "
+                              f"install TensorFlow and connect to the internet once, or use --source archive") from None
     out = {}
     for split in ("train", "test"):
         try:
             ds = tfds.data_source("imdb_reviews/plain_text", split=split, data_dir=data_dir)
         except Exception as err:  # tfds raises assorted errors for an unprepared dataset
             raise SeqjaxError(
-                f"tfds imdb_reviews/{split} cannot be read ({type(err).__name__}: {err}); prepare "
+                f"tfds imdb_reviews/{split} cannot be read ({type(err).__name__}: "
+                f"{(str(err).strip().splitlines() or [''])[0][:200]}); prepare "
                 f"it with TensorFlow installed (--source tfds) or use --source archive"
             ) from None
         texts, labels = [], []

@@ -65,27 +65,31 @@ class CharVocab:
         return cls(json.loads(s)["chars"])
 
 
-def read_text(path: str | os.PathLike, errors: str = "strict", lower: bool = True) -> str:
+def read_text(path: str | os.PathLike, errors: str = "strict", lower: bool = True, flag: str = "--text",
+              can_replace: bool = False) -> str:
     """Read a UTF-8 text file (lower-cased as in the lab unless ``lower=False``).
 
     Args:
       errors: ``"strict"`` raises SeqjaxError at the first invalid byte; ``"replace"`` maps
         each invalid byte to U+FFFD.
+      flag: the command-line flag that named the file, for the error messages.
+      can_replace: the command also takes ``--text-errors replace`` (its messages offer it).
     """
     path = Path(path)
     if not path.is_file():
-        raise SeqjaxError(f"{path}: no such text file; give an existing UTF-8 file (--text FILE)")
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise SeqjaxError(f"{flag} {path}: {what}; give an existing UTF-8 text file")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8", errors=errors)
     except UnicodeDecodeError as err:
         raise SeqjaxError(
-            f"{path}: byte {err.start} ({raw[err.start:err.start + 1]!r}) is not valid UTF-8; "
-            f"convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8) or pass "
-            f"--text-errors replace to map bad bytes to U+FFFD"
+            f"{flag} {path}: byte {err.start} ({raw[err.start:err.start + 1]!r}) is not valid UTF-8; "
+            f"convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            + (" or pass --text-errors replace to map bad bytes to U+FFFD" if can_replace else "")
         ) from None
     if not text:
-        raise SeqjaxError(f"{path}: the file is empty; give a text with at least a few hundred chars")
+        raise SeqjaxError(f"{flag} {path}: the file is empty; give a text with at least a few hundred chars")
     return text.lower() if lower else text
 
 
@@ -111,7 +115,7 @@ class CharCorpus:
     @classmethod
     def from_text(cls, text: str, valid_fraction: float = 0.1) -> "CharCorpus":
         if not 0.0 <= valid_fraction < 1.0:
-            raise SeqjaxError(f"valid_fraction={valid_fraction}: must be in [0, 1)")
+            raise SeqjaxError(f"--valid-fraction {valid_fraction:g}: give a fraction in [0, 1)")
         vocab = CharVocab.build(text)
         ids = vocab.encode(text)
         cut = len(ids) - int(round(len(ids) * valid_fraction))

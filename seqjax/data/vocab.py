@@ -48,7 +48,8 @@ class Vocab:
         items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
         items = [kv for kv in items if kv[1] >= min_freq][:max_size]
         if not items:
-            raise SeqjaxError("cannot build a vocabulary: the training texts contain no tokens")
+            raise SeqjaxError("cannot build a vocabulary: the training texts contain no tokens; give texts with "
+                              "words in them")
         return cls([UNK, PAD] + [w for w, _ in items], [0, 0] + [c for _, c in items])
 
     def __len__(self) -> int:

@@ -311,8 +311,11 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and unpickler errors alike
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SeqjaxError(f"--state-dict {path}: torch.load cannot read it as a state_dict ({first}); "
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or [type(err).__name__]
+        # torch's weights-only refusal opens with a paragraph on torch.load's defaults; the cause follows it
+        cause = next((lines[i + 1] for i, ln in enumerate(lines[:-1]) if ln.endswith("WeightsUnpickler error:")),
+                     lines[0].split(". ")[0])
+        raise SeqjaxError(f"--state-dict {path}: torch.load cannot read it as a state_dict ({cause[:200]}); "
                           f"save the weights with torch.save(model.state_dict(), ...)") from None
     if isinstance(obj, Mapping) and not any(hasattr(v, "shape") for v in obj.values()):
         inner = [k for k in ("state_dict", "model_state_dict", "model") if isinstance(obj.get(k), Mapping)]

@@ -39,9 +39,10 @@ def _check(cfg: configs.CharLMConfig) -> None:
         raise SeqjaxError(f"--objective {cfg.objective!r}: choose last or every")
     if cfg.stateful and cfg.objective != "every":
         raise SeqjaxError("--stateful needs --objective every")
-    if cfg.batch_size % jax.device_count():
-        raise SeqjaxError(f"--batch-size {cfg.batch_size} is not divisible by the "
-                          f"{jax.device_count()} devices")
+    n = jax.device_count()
+    if cfg.batch_size % n:
+        raise SeqjaxError(f"--batch-size {cfg.batch_size}: not divisible by the {n} devices; give a multiple of "
+                          f"{n} (e.g. {max(n, cfg.batch_size - cfg.batch_size % n)}) or another --cpu-devices")
 
 
 def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
@@ -61,12 +62,20 @@ def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
 
 def load_corpus(cfg) -> textdata.CharCorpus:
     """``cfg.text`` (or Nietzsche), lower-cased into ids, its last ``cfg.valid_fraction`` held out."""
-    text = (textdata.read_text(cfg.text, cfg.text_errors) if cfg.text
+    text = (textdata.read_text(cfg.text, cfg.text_errors, can_replace=True) if cfg.text
             else textdata.load_nietzsche(cfg.data_dir or None))
     corpus = textdata.CharCorpus.from_text(text, cfg.valid_fraction)
-    if len(corpus.train_ids) <= cfg.seq_len + 1:
-        raise SeqjaxError(f"the training text has {len(corpus.train_ids)} chars; --seq-len "
-                          f"{cfg.seq_len} needs more")
+    n = len(corpus.train_ids)
+    if n <= cfg.seq_len + 1:
+        fix = f"give --seq-len {n - 2} or less, or a longer --text" if n > 2 else "give a longer --text"
+        raise SeqjaxError(f"--seq-len {cfg.seq_len}: the training text has {n} chars, too few for one window "
+                          f"and its next char; {fix}")
+    orders = [int(k) for k in cfg.markov_orders.split(",") if k]
+    for k in orders:  # the chains are fitted after training: a bad order must not cost the run
+        if n <= k or float(len(corpus.vocab)) ** (k + 1) >= 2.0**62:
+            top = min(n - 1, max(j for j in range(64) if float(len(corpus.vocab)) ** (j + 1) < 2.0**62))
+            raise SeqjaxError(f"--markov-orders {cfg.markov_orders}: an order-{k} chain does not fit this text "
+                              f"({n} training chars, {len(corpus.vocab)} distinct); give orders of at most {top}")
     return corpus
 
 
@@ -226,7 +235,10 @@ def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, 
         raise SeqjaxError("--seed-text: give at least one character to start from")
     lm = load(checkpoint)
     seed_text = seed_text.lower()
-    lm.vocab.encode(seed_text)  # clear error for chars outside the vocab
+    unknown = "".join(sorted(set(seed_text) - set(lm.vocab.chars)))
+    if unknown:
+        raise SeqjaxError(f"--seed-text {seed_text[:40]!r}: the characters {unknown!r} are not among the "
+                          f"model's {len(lm.vocab)}; give a seed text of these: {lm.vocab.chars!r}")
     gen = make_generator(lm.model, lm.vocab, length, method or default_sample_method(lm.cfg), lm.cfg.seq_len)
     return gen(lm.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]
 

@@ -107,9 +107,19 @@ class SavedRun:
         """The saved :class:`~seqjax.train.state.TrainState`, typed like ``template`` (a fresh
         state of the same model and optimizer)."""
         ckpt = Checkpointer(self.directory)
-        state, _ = ckpt.restore(template, self.step)
-        ckpt.close()
+        try:
+            state, _ = ckpt.restore(template, self.step)
+        except Exception as err:  # noqa: BLE001 - damaged or missing arrays: orbax raises many kinds
+            raise SeqjaxError(f"{self.directory}: the arrays of checkpoint step {self.step} cannot be read "
+                              f"({_first_line(err)}); the run folder is damaged: give another run or train "
+                              f"a new one") from None
+        finally:
+            ckpt.close()
         return state
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def load_run(directory: str | Path, kind: str) -> SavedRun:
@@ -124,13 +134,26 @@ def load_run(directory: str | Path, kind: str) -> SavedRun:
     d = Path(directory)
     d = d / "checkpoints" if (d / "checkpoints").is_dir() else d
     if not d.is_dir():
-        raise SeqjaxError(f"{d}: no such checkpoint directory; pass the --out/--checkpoint of a training run")
+        raise SeqjaxError(f"{d}: no such run folder or checkpoints directory; give the --out of a "
+                          f"`seqjax {kind} train` run")
     ckpt = Checkpointer(d.absolute())
-    step = ckpt.latest_step()
-    meta = ckpt.read_meta(step) if step is not None else None
-    ckpt.close()
+    steps, meta, step = sorted(ckpt.all_steps(), reverse=True), None, None
+    try:
+        for i, s in enumerate(steps):  # the newest readable step: a damaged one is passed over
+            try:
+                meta, step = ckpt.read_meta(s), s
+                break
+            except Exception as err:  # noqa: BLE001 - a damaged step: orbax raises many kinds
+                if i + 1 == len(steps):
+                    raise SeqjaxError(f"{d}: no readable checkpoint (step {s}: {_first_line(err)}); give another "
+                                      f"run or train a new one with `seqjax {kind} train`") from None
+                print(f"warning: checkpoint step {s} in {d} cannot be read ({type(err).__name__}); using step "
+                      f"{steps[i + 1]}", file=sys.stderr)
+    finally:
+        ckpt.close()
     if meta is None:
-        raise SeqjaxError(f"{d}: no checkpoint found inside; train first or check the path")
+        raise SeqjaxError(f"{d}: no checkpoint found inside; give the --out of a `seqjax {kind} train` run "
+                          f"(or train one first)")
     if meta.get("kind") != kind:
         raise SeqjaxError(f"{directory}: a checkpoint of kind {meta.get('kind')!r} where {kind!r} is needed; "
                           f"pass the --out of a `seqjax {kind} train` run")

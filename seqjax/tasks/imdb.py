@@ -91,6 +91,10 @@ def prepare(cfg: configs.ImdbConfig):
     if cfg.eval_limit:
         valid_split = _limit(valid_split, cfg.eval_limit, cfg.seed)
         test_split = _limit(test_split, cfg.eval_limit, cfg.seed)
+    if not len(train_split) or not len(valid_split):
+        which = "training" if not len(train_split) else "validation"
+        raise SeqjaxError(f"--valid-fraction {cfg.valid_fraction:g}: leaves no {which} reviews of the "
+                          f"{len(data['train']):,}; give a fraction that leaves some of both (the lab's: 0.3)")
     t0 = time.time()
     toks = {name: preprocess(cfg, s.texts) for name, s in
             (("train", train_split), ("valid", valid_split), ("test", test_split))}
@@ -150,6 +154,22 @@ def _limit(split: imdb.Split, n: int, seed: int) -> imdb.Split:
     return split.subset(np.sort(keep))
 
 
+def read_best(path: Path, template):
+    """The best-validation parameters a run saved in ``path`` (``RUN/best_params.msgpack``),
+    typed like ``template`` (the run's checkpointed parameters).
+
+    Raises:
+      SeqjaxError: the file is damaged or holds parameters of another model.
+    """
+    import flax.serialization
+
+    try:
+        return flax.serialization.from_bytes(jax.device_get(template), path.read_bytes())
+    except Exception as err:  # noqa: BLE001 - msgpack and flax raise many kinds
+        raise SeqjaxError(f"{path}: cannot be read as this run's parameters ({type(err).__name__}: "
+                          f"{str(err)[:120]}); delete it to use the run's latest checkpoint instead") from None
+
+
 class Predictor:
     """A trained classifier loaded from a run folder or its ``checkpoints`` directory (vocab and
     config inside): ``Predictor(checkpoint)(texts)`` -> probabilities of *positive*.
@@ -160,8 +180,6 @@ class Predictor:
     """
 
     def __init__(self, checkpoint: str):
-        import flax.serialization
-
         saved = load_run(checkpoint, "imdb")
         self.directory, self.step = saved.directory, saved.step
         self.cfg = configs.ImdbConfig(**saved.meta["config"])
@@ -171,8 +189,7 @@ class Predictor:
         self.which = f"{self.directory} step {self.step}"
         best = Path(self.directory).parent / "best_params.msgpack"
         if best.is_file():
-            self.params = flax.serialization.from_bytes(jax.device_get(self.params), best.read_bytes())
-            self.which = str(best)
+            self.params, self.which = read_best(best, self.params), str(best)
         self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
@@ -234,14 +251,12 @@ def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None) 
     test reviews come from ``cfg.source`` / ``cfg.data_dir`` (all 25,000, or a seeded
     ``cfg.eval_limit`` of them) and are tokenized, encoded and padded as the run's config says.
     """
-    import flax.serialization
-
     ckdir = Path(run) / "checkpoints" if (Path(run) / "checkpoints").is_dir() else Path(run)
     pred = load(str(ckdir))
     params, which = pred.params, f"{ckdir} step {pred.step}"
     best = ckdir.parent / "best_params.msgpack"
     if best.is_file():
-        params, which = flax.serialization.from_bytes(jax.device_get(params), best.read_bytes()), str(best)
+        params, which = read_best(best, params), str(best)
     test = imdb.load(cfg.source, cfg.data_dir or None)["test"]
     if cfg.eval_limit:
         test = _limit(test, cfg.eval_limit, cfg.seed)
