@@ -171,12 +171,15 @@ def read_questions(path: str | os.PathLike, lower: bool = True) -> list[AnalogyS
             continue
         words = line.lower().split() if lower else line.split()
         if len(words) != 4:
-            raise SeqjaxError(f"{path}:{lineno}: expected 4 words, got {len(words)}: {line!r}")
+            raise SeqjaxError(f"{path}:{lineno}: expected 4 words, got {len(words)}: {line!r}; give 4 words a "
+                              f"line (a b c d)")
         if not sections:
-            raise SeqjaxError(f"{path}:{lineno}: a question before any ': section' line")
+            raise SeqjaxError(f"{path}:{lineno}: a question before any ': section' line; start the file "
+                              f"with a ': section' line")
         sections[-1].quads.append(tuple(words))
     if not sections:
-        raise SeqjaxError(f"{path}: no ': section' lines; not a questions-words file")
+        raise SeqjaxError(f"{path}: no ': section' lines; give a questions-words file (': section' lines, "
+                          f"then 'a b c d' lines)")
     return sections
 
 
@@ -384,8 +387,13 @@ def read_word_pairs(path: str | os.PathLike) -> list[tuple[str, str, float]]:
     if not path.is_file():
         raise SeqjaxError(f"{path}: no such word-pair file; give a file of 'word1 word2 score' lines "
                           f"(e.g. WordSim-353, SimLex-999)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SeqjaxError(f"{path}: not UTF-8 text (byte {err.start}); give a file of 'word1 word2 score' "
+                          f"lines") from None
     pairs = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

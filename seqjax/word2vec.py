@@ -74,7 +74,7 @@ class Corpus:
         for d in docs:
             counter.update(d)
         if not counter:
-            raise SeqjaxError("the corpus is empty: no tokens to train word2vec on")
+            raise SeqjaxError("--corpus: no tokens in it; give a text with words, one document a line")
         vocab = sorted((w for w, c in counter.items() if c >= min_count), key=lambda w: (-counter[w], w))
         if not vocab:
             raise SeqjaxError(f"--min-count {min_count} is above every word's count (the most frequent "
@@ -405,7 +405,11 @@ def load_corpus(cfg: Word2VecConfig) -> list[list[str]]:
         d = imdb.load("auto", cfg.data_dir or None)
         splits = ("train", "test") if cfg.corpus == "imdb" else ("train",)
         return [tok(t) for name in splits for t in d[name].texts]
-    text = read_text(cfg.corpus, lower=False)
+    if not Path(cfg.corpus).is_file():
+        what = "a folder" if Path(cfg.corpus).is_dir() else "no such file"
+        raise SeqjaxError(f"--corpus {cfg.corpus}: {what}; give imdb, imdb-train or a UTF-8 text file "
+                          f"(one document a line)")
+    text = read_text(cfg.corpus, lower=False, flag="--corpus")
     return [tok(line) for line in text.splitlines() if line.strip()]
 
 

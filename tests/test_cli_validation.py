@@ -270,3 +270,18 @@ def test_damaged_best_validation_weights_are_one_line_naming_the_file(tmp_path):
                                           r"delete it to use the run's latest checkpoint instead$") as got:
         imdb.read_best(tmp_path / "best_params.msgpack", {"params": {"w": jnp.ones(2)}})
     assert "\n" not in str(got.value)
+
+
+def test_word2vec_corpus_and_word_pair_files_name_the_flag_or_file_and_the_fix(tmp_path, capsys):
+    missing = tmp_path / "nope.txt"
+    _one_line(*_cli(["word2vec", "train", "--corpus", str(missing), "--out", str(tmp_path / "w")], capsys),
+              f"--corpus {missing}: no such file", "give imdb, imdb-train or a UTF-8 text file")
+    assert not (tmp_path / "w").exists()
+    latin = tmp_path / "pairs.txt"
+    latin.write_bytes("caf\xe9 coffee 7.5\n".encode("latin-1"))
+    _one_line(*_cli(["embeddings", "similarity", str(latin)], capsys),
+              f"{latin}: not UTF-8 text", "give a file of 'word1 word2 score' lines")
+    questions = tmp_path / "q.txt"
+    questions.write_text("a b c\n")
+    _one_line(*_cli(["embeddings", "evaluate", str(questions)], capsys),
+              f"{questions}:1: expected 4 words", "give 4 words a line")

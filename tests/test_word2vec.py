@@ -187,7 +187,7 @@ def test_text_format_round_trip(tmp_path):
 
 
 def test_bad_corpora():
-    with pytest.raises(SeqjaxError, match="corpus is empty"):
+    with pytest.raises(SeqjaxError, match="--corpus: no tokens in it"):
         w2v.Corpus.build([[], []])
     with pytest.raises(SeqjaxError, match=r"--min-count 9 is above every word's count"):
         w2v.Corpus.build([["a", "b", "a"]], 9)
