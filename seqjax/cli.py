@@ -162,7 +162,9 @@ def run_imdb(args, command: str) -> None:
         raise SeqjaxError(f"seqjax imdb {args.verb} takes no texts (got {args.texts[0]!r}); only predict does "
                           f"(one model per run: --model rnn, then --model lstm)")
     if args.verb == "train":
-        imdb.run(_config(configs.ImdbConfig, args), command)
+        cfg = _config(configs.ImdbConfig, args)
+        configs.check_model_flags(cfg)
+        imdb.run(cfg, command)
         return
     if args.verb == "import-torch":
         if not (args.state_dict and args.vocab):

@@ -224,6 +224,28 @@ IMDB_PRESETS = {"rnn": imdb_rnn, "lstm": imdb_lstm, "bilstm": imdb_bilstm, "fast
                 "cnn": imdb_cnn}
 # The ImdbConfig fields a preset sets: those not given take the model's value.
 PRESET_FIELDS = tuple(f.name for f in dataclasses.fields(ImdbConfig) if f.default is None)
+# The model flags each model reads (the others keep the preset's value and change nothing).
+IMDB_MODEL_FLAGS = {"cell": ("rnn", "lstm", "bilstm"), "hidden": ("rnn", "lstm", "bilstm"),
+                    "layers": ("bilstm",), "dropout": ("bilstm", "cnn")}
+
+
+def check_model_flags(cfg: ImdbConfig) -> None:
+    """Refuse a model flag given for a model that does not read it (``--model fasttext --hidden
+    64`` would train the same fasttext and say nothing). Only flags given, and set to another
+    value than the preset's, count; called for ``seqjax imdb train``, not for saved configs.
+
+    Raises:
+      SeqjaxError: one line naming the flag, the model and the models that read it.
+    """
+    from seqjax import SeqjaxError
+
+    preset = IMDB_PRESETS[cfg.model]()
+    for name, models in IMDB_MODEL_FLAGS.items():
+        value = getattr(cfg, name)
+        if name not in cfg.from_preset and cfg.model not in models and value != getattr(preset, name):
+            shown = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else value
+            raise SeqjaxError(f"--{name} {shown}: the {cfg.model} model does not use it (only "
+                              f"{', '.join(models)} do); drop --{name} or choose one of those with --model")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -285,3 +285,23 @@ def test_word2vec_corpus_and_word_pair_files_name_the_flag_or_file_and_the_fix(t
     questions.write_text("a b c\n")
     _one_line(*_cli(["embeddings", "evaluate", str(questions)], capsys),
               f"{questions}:1: expected 4 words", "give 4 words a line")
+
+
+@pytest.mark.parametrize("args, start", [
+    (["--model", "fasttext", "--hidden", "64"], "--hidden 64: the fasttext model does not use it"),
+    (["--model", "lstm", "--layers", "2"], "--layers 2: the lstm model does not use it"),
+    (["--model", "rnn", "--dropout", "0.5"], "--dropout 0.5: the rnn model does not use it"),
+    (["--model", "cnn", "--cell", "gru"], "--cell 'gru': the cnn model does not use it"),
+])
+def test_a_model_flag_the_model_does_not_read_is_refused(args, start, tmp_path, capsys):
+    out = tmp_path / "run"
+    _one_line(*_cli(["imdb", "train", *args, "--out", str(out)], capsys), start, "choose one of those with --model")
+    assert not out.exists()
+
+
+def test_model_flags_the_model_reads_or_equal_to_its_preset_pass():
+    parser = cli.build_parser()
+    for flags in (["--model", "bilstm", "--layers", "3", "--dropout", "0.2"], ["--model", "cnn", "--dropout", "0.1"],
+                  ["--model", "lstm", "--cell", "gru", "--hidden", "32"], ["--model", "lstm", "--layers", "1"]):
+        cfg = cli._config(configs.ImdbConfig, parser.parse_args(["imdb", "train", *flags]))
+        configs.check_model_flags(cfg)  # raises if refused

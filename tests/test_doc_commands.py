@@ -71,4 +71,6 @@ def test_a_documented_command_parses_and_builds_its_config(source, command):
     assert not extra, f"{source}: `{command}`: unknown flags {extra}"
     cls = CONFIGS.get(args.part)
     if cls is not None:  # the values' ranges, as the CLI checks them before any work
-        cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+        cfg = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+        if args.part == "imdb" and args.verb == "train":
+            configs.check_model_flags(cfg)
