@@ -137,18 +137,9 @@ def load_run(directory: str | Path, kind: str) -> SavedRun:
         raise SeqjaxError(f"{d}: no such run folder or checkpoints directory; give the --out of a "
                           f"`seqjax {kind} train` run")
     ckpt = Checkpointer(d.absolute())
-    steps, meta, step = sorted(ckpt.all_steps(), reverse=True), None, None
-    try:
-        for i, s in enumerate(steps):  # the newest readable step: a damaged one is passed over
-            try:
-                meta, step = ckpt.read_meta(s), s
-                break
-            except Exception as err:  # noqa: BLE001 - a damaged step: orbax raises many kinds
-                if i + 1 == len(steps):
-                    raise SeqjaxError(f"{d}: no readable checkpoint (step {s}: {_first_line(err)}); give another "
-                                      f"run or train a new one with `seqjax {kind} train`") from None
-                print(f"warning: checkpoint step {s} in {d} cannot be read ({type(err).__name__}); using step "
-                      f"{steps[i + 1]}", file=sys.stderr)
+    try:  # the newest readable step: a damaged one is passed over
+        step, meta = ckpt.newest_readable(ckpt.read_meta, f"give another run or train a new one with "
+                                                          f"`seqjax {kind} train`")
     finally:
         ckpt.close()
     if meta is None:

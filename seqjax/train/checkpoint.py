@@ -21,7 +21,9 @@ own devices.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
@@ -79,6 +81,30 @@ class Checkpointer:
         if step is None:
             raise SeqjaxError(f"{self.directory}: no checkpoint found inside; train first or check the path")
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+
+    def newest_readable(self, read: Callable[[int], Any], fix: str, using: str = "using"
+                        ) -> tuple[int | None, Any]:
+        """``(step, read(step))`` for the newest step that ``read`` can read; ``(None, None)``
+        when there is no step. A damaged step (orbax raises many kinds of error) is passed over
+        with a warning on stderr (``... cannot be read (Error); {using} step N``); a
+        :class:`SeqjaxError` from ``read`` is passed on.
+
+        Raises:
+          SeqjaxError: no step can be read: one line naming the directory, the newest error and ``fix``.
+        """
+        steps = sorted(self.all_steps(), reverse=True)
+        for i, step in enumerate(steps):
+            try:
+                return step, read(step)
+            except SeqjaxError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a damaged step
+                if i + 1 == len(steps):
+                    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+                    raise SeqjaxError(f"{self.directory}: no readable checkpoint (step {step}: {first}); {fix}") from None
+                print(f"warning: checkpoint step {step} in {self.directory} cannot be read ({type(err).__name__}); "
+                      f"{using} step {steps[i + 1]}", file=sys.stderr)
+        return None, None
 
     def close(self) -> None:
         self.manager.close()

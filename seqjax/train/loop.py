@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import math
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -242,22 +241,17 @@ class LoopState:
         if not resume:
             raise SeqjaxError(f"{checkpointer.directory} already holds a run; pass --resume to continue it "
                               f"or choose another --out")
-        for i, step in enumerate(steps):
-            try:
-                if config is not None:  # before the arrays: a changed shape would fail their restore
-                    _check_resumed_config(checkpointer.read_meta(step).get("config", {}), config,
-                                          set(may_change), checkpointer.directory)
-                    config = None  # said once
-                restored, meta = checkpointer.restore(state, step)
-                break
-            except SeqjaxError:
-                raise
-            except Exception as err:  # noqa: BLE001 - any unreadable step: orbax raises many kinds
-                if i + 1 == len(steps):
-                    raise SeqjaxError(f"{checkpointer.directory}: no readable checkpoint (step {step}: "
-                                      f"{str(err).splitlines()[0][:200]}); start a new run with another --out") from None
-                print(f"warning: checkpoint step {step} in {checkpointer.directory} cannot be read "
-                      f"({type(err).__name__}); resuming from step {steps[i + 1]}", file=sys.stderr)
+        to_check = [config] if config is not None else []
+
+        def read(step):
+            if to_check:  # before the arrays: a changed shape would fail their restore
+                _check_resumed_config(checkpointer.read_meta(step).get("config", {}), to_check[0],
+                                      set(may_change), checkpointer.directory)
+                to_check.clear()  # said once
+            return checkpointer.restore(state, step)
+
+        _, (restored, meta) = checkpointer.newest_readable(read, "start a new run with another --out",
+                                                           using="resuming from")
         history = meta["history"]
         loop = cls(restored, meta["epoch"], meta["batch"], history, meta.get("partial"),
                    started=since - elapsed_before(history),
