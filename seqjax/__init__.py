@@ -46,3 +46,10 @@ __version__ = "0.1.0"
 
 class SeqjaxError(Exception):
     """An error the user can fix; the CLI prints its message alone and exits with status 2."""
+
+
+def first_line(err: BaseException, default: str | None = None) -> str:
+    """The first non-blank line of ``err``'s message, for a one-line error that quotes a library's
+    multi-line one; ``default`` (else the exception's type name) when the message is empty."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else (type(err).__name__ if default is None else default)

@@ -21,7 +21,7 @@ import shlex
 import sys
 import typing
 
-from seqjax import SeqjaxError, configs
+from seqjax import SeqjaxError, configs, first_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,8 +140,6 @@ def run_charlm(args, command: str) -> None:
 def _texts(texts: list[str], file: str) -> list[str]:
     """predict's texts: the arguments, ``-`` = standard input, and ``--file`` lines (one text per
     non-empty line)."""
-    import pathlib
-
     out = []
     for t in texts:
         out += [line for line in sys.stdin.read().splitlines() if line.strip()] if t == "-" else [t]
@@ -347,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = "seqjax " + shlex.join(argv)  # recorded in results JSONs
     parser = build_parser()
-    argv = _globals_first(list(sys.argv[1:] if argv is None else argv))
+    argv = _globals_first(argv)
     args, extra = parser.parse_known_args(argv)
     # positional texts/words may follow the options: `seqjax imdb predict --checkpoint D "text"`
     if extra and args.part in ("imdb", "embeddings") and not any(e.startswith("-") and e != "-" for e in extra):
@@ -389,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(err, jax.errors.JaxRuntimeError):  # a runtime failure (a peer gone) needs no trace
             traceback.print_exc()
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         print(f"seqjax: error: process {jax.process_index()} of {jax.process_count()} stopped: {first[:300]}; "
               f"if another process died, its log says why", file=sys.stderr)
         _leave(1)

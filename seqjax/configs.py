@@ -93,11 +93,6 @@ class CharLMConfig:
 
     def __post_init__(self):
         validate(self)
-        from seqjax import SeqjaxError
-
-        for name in ("hidden", "layers"):
-            if getattr(self, name) < 1:
-                raise SeqjaxError(f"--{name} {getattr(self, name)}: give a whole number >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -341,11 +336,17 @@ RULES = {  # field -> (check, what is allowed)
                       "a factor > 1 by which padded lengths grow (e.g. 1.19 or 1.41)"),
     "out": (bool, "a folder path"),
 }
-SAMPLE_RULES = {"Word2VecConfig": (lambda v: math.isfinite(v) and v >= 0, "a subsampling threshold >= 0 (0 = none)")}
+# a config's own rule for a field, where RULES' shared one does not fit it (ImdbConfig's hidden and
+# layers may be 0, for fasttext and cnn; a char-LSTM's may not)
+CLASS_RULES = {
+    ("Word2VecConfig", "sample"): (lambda v: math.isfinite(v) and v >= 0, "a subsampling threshold >= 0 (0 = none)"),
+    ("CharLMConfig", "hidden"): (_positive, "a whole number >= 1"),
+    ("CharLMConfig", "layers"): (_positive, "a whole number >= 1"),
+}
 
 
 def validate(cfg) -> None:
-    """Range-check every field of ``cfg`` that has a rule in :data:`RULES`, before any work.
+    """Range-check every field of ``cfg`` that has a rule (:data:`CLASS_RULES`, else :data:`RULES`), before any work.
 
     Raises:
       SeqjaxError: one line naming the flag, the value and what is allowed.
@@ -354,8 +355,7 @@ def validate(cfg) -> None:
 
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
-        rule = SAMPLE_RULES.get(type(cfg).__name__) if f.name == "sample" else None
-        rule = rule or RULES.get(f.name)
+        rule = CLASS_RULES.get((type(cfg).__name__, f.name)) or RULES.get(f.name)
         if rule is None or v is None:
             continue
         check, allowed = rule

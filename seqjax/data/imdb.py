@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, first_line
 from seqjax.data import download
 
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)$")
@@ -105,8 +105,8 @@ def read_tfds(data_dir: str | None = None, prepare: bool = False) -> dict[str, S
             if not builder.is_prepared():
                 builder.download_and_prepare()  # needs TensorFlow
         except Exception as err:  # noqa: BLE001 - tfds raises assorted errors (no TensorFlow, no network)
-            first = (str(err).strip().splitlines() or [""])[0][:200]
-            raise SeqjaxError(f"--source tfds: imdb_reviews cannot be prepared ({type(err).__name__}: {first}); "
+            raise SeqjaxError(f"--source tfds: imdb_reviews cannot be prepared ({type(err).__name__}: "
+                              f"{first_line(err, '')[:200]}); "
                               f"install TensorFlow and connect to the internet once, or use --source archive") from None
     out = {}
     for split in ("train", "test"):
@@ -115,7 +115,7 @@ def read_tfds(data_dir: str | None = None, prepare: bool = False) -> dict[str, S
         except Exception as err:  # tfds raises assorted errors for an unprepared dataset
             raise SeqjaxError(
                 f"tfds imdb_reviews/{split} cannot be read ({type(err).__name__}: "
-                f"{(str(err).strip().splitlines() or [''])[0][:200]}); prepare "
+                f"{first_line(err, '')[:200]}); prepare "
                 f"it with TensorFlow installed (--source tfds) or use --source archive"
             ) from None
         texts, labels = [], []

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, first_line
 from seqjax.tasks.common import write_results
 from seqjax.train import loop
 from seqjax.train.checkpoint import Checkpointer
@@ -111,15 +111,11 @@ class SavedRun:
             state, _ = ckpt.restore(template, self.step)
         except Exception as err:  # noqa: BLE001 - damaged or missing arrays: orbax raises many kinds
             raise SeqjaxError(f"{self.directory}: the arrays of checkpoint step {self.step} cannot be read "
-                              f"({_first_line(err)}); the run folder is damaged: give another run or train "
+                              f"({first_line(err)[:200]}); the run folder is damaged: give another run or train "
                               f"a new one") from None
         finally:
             ckpt.close()
         return state
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def load_run(directory: str | Path, kind: str) -> SavedRun:

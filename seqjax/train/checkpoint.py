@@ -29,7 +29,7 @@ import jax
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, first_line
 from seqjax.train import parallel
 
 
@@ -100,8 +100,8 @@ class Checkpointer:
                 raise
             except Exception as err:  # noqa: BLE001 - a damaged step
                 if i + 1 == len(steps):
-                    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-                    raise SeqjaxError(f"{self.directory}: no readable checkpoint (step {step}: {first}); {fix}") from None
+                    raise SeqjaxError(f"{self.directory}: no readable checkpoint (step {step}: "
+                                      f"{first_line(err)[:200]}); {fix}") from None
                 print(f"warning: checkpoint step {step} in {self.directory} cannot be read ({type(err).__name__}); "
                       f"{using} step {steps[i + 1]}", file=sys.stderr)
         return None, None
