@@ -29,6 +29,11 @@ from seqjax import SeqjaxError
 from seqjax.data.tokenize import regex_tokenize
 
 
+def max_order(V: int) -> int:
+    """The highest order whose contexts over ``V`` symbols still fit int64 codes (``V ** (order + 1) < 2 ** 62``)."""
+    return max(k for k in range(64) if float(V) ** (k + 1) < 2.0**62)
+
+
 def symbols_of(text: str, unit: str) -> list[str]:
     """``text`` as chars (``unit="char"``) or regex word tokens (``unit="word"``)."""
     if unit == "char":
@@ -59,9 +64,8 @@ class MarkovChain:
         if self.order < 0:
             raise SeqjaxError(f"--order {self.order}: give a whole number >= 0")
         if float(self.V) ** (self.order + 1) >= 2.0**62:
-            top = max(k for k in range(64) if float(self.V) ** (k + 1) < 2.0**62)
             raise SeqjaxError(f"--order {self.order}: over {self.V} symbols its contexts overflow int64 codes; "
-                              f"give --order {top} or less")
+                              f"give --order {max_order(self.V)} or less")
         self.pair_keys: list[np.ndarray] = []
         self.pair_counts: list[np.ndarray] = []
         self.ctx_keys: list[np.ndarray] = []

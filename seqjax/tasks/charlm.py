@@ -60,6 +60,11 @@ def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
     return TrainState.create(params, tx, jax.random.fold_in(key, 1), carry)
 
 
+def _orders(cfg) -> list[int]:
+    """The Markov chain orders of ``cfg.markov_orders`` ("1,3" -> [1, 3])."""
+    return [int(k) for k in cfg.markov_orders.split(",") if k]
+
+
 def load_corpus(cfg) -> textdata.CharCorpus:
     """``cfg.text`` (or Nietzsche), lower-cased into ids, its last ``cfg.valid_fraction`` held out."""
     text = (textdata.read_text(cfg.text, cfg.text_errors, can_replace=True) if cfg.text
@@ -70,10 +75,9 @@ def load_corpus(cfg) -> textdata.CharCorpus:
         fix = f"give --seq-len {n - 2} or less, or a longer --text" if n > 2 else "give a longer --text"
         raise SeqjaxError(f"--seq-len {cfg.seq_len}: the training text has {n} chars, too few for one window "
                           f"and its next char; {fix}")
-    orders = [int(k) for k in cfg.markov_orders.split(",") if k]
-    for k in orders:  # the chains are fitted after training: a bad order must not cost the run
+    for k in _orders(cfg):  # the chains are fitted after training: a bad order must not cost the run
         if n <= k or float(len(corpus.vocab)) ** (k + 1) >= 2.0**62:
-            top = min(n - 1, max(j for j in range(64) if float(len(corpus.vocab)) ** (j + 1) < 2.0**62))
+            top = min(n - 1, markov.max_order(len(corpus.vocab)))
             raise SeqjaxError(f"--markov-orders {cfg.markov_orders}: an order-{k} chain does not fit this text "
                               f"({n} training chars, {len(corpus.vocab)} distinct); give orders of at most {top}")
     return corpus
@@ -183,7 +187,7 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
 
     def finish(position: loop.LoopState) -> dict:
         final = dict(position.history[-1]) if position.history else {}
-        mk = markov_bpc(corpus, [int(k) for k in cfg.markov_orders.split(",") if k])
+        mk = markov_bpc(corpus, _orders(cfg))
         print("held-out bits/char: " + ", ".join(
             [f"{cfg.cell} {final.get('heldout_bpc', float('nan')):.4f}"]
             + [f"{k.split('_')[1]} {v:.4f}" for k, v in mk.items()]))
@@ -194,7 +198,7 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
     return run_experiment(
         cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data, lm_loss(model, cfg.objective),
         started=started, command=command or library_call("seqjax.tasks.charlm.run", cfg),
-        meta={"vocab": corpus.vocab.chars}, valid_fn=valid_fn, callbacks=callbacks, ckpt_every=cfg.ckpt_every,
+        meta={"vocab": corpus.vocab.chars}, valid_fn=valid_fn, callbacks=callbacks,
         desc="charlm", finish=finish, curves=lambda k: k in ("train_loss", "heldout_loss", "heldout_bpc"),
         title=f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}")
 

@@ -39,12 +39,13 @@ MAY_CHANGE = ("epochs", "minutes", "ckpt_every", "out", "results", "resume", "da
 def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: float, command: str,
                    meta: dict, finish: Callable[[loop.LoopState], dict], curves: Callable[[str], bool],
                    title: str, valid=None, valid_fn: Callable | None = None, callbacks: Iterable = (),
-                   ckpt_every: int = 0, desc: str = "train") -> dict:
+                   desc: str = "train") -> dict:
     """Train ``state`` as ``cfg`` says, in the run folder ``cfg.out``; returns ``finish``'s dict.
 
     Args:
       cfg: the experiment's config; read here: ``out`` (the run folder), ``resume``,
-        ``epochs``, ``minutes`` (time budget, 0 = none) and ``results`` (a JSON path, or "").
+        ``epochs``, ``minutes`` (time budget, 0 = none), ``ckpt_every`` (also checkpoint every this
+        many steps; 0 = at epoch ends only), ``tensorboard`` and ``results`` (a JSON path, or "").
       kind: the experiment's name, saved in every checkpoint (``charlm``, ``imdb``) and
         checked by :func:`load_run`.
       state: the fresh :class:`~seqjax.train.state.TrainState` (also the template a resumed run
@@ -59,28 +60,26 @@ def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: 
         loop.started``, ...), written to ``cfg.results``.
       curves: which metric names (history keys) to plot in ``OUT/curves.png`` (and beside
         ``cfg.results``); title: the plot's title.
-      ckpt_every: also checkpoint every this many steps (0 = at epoch ends only).
     Raises:
       SeqjaxError: ``OUT`` already holds a run and ``cfg.resume`` is False; and as ``fit``.
     """
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpointer(out / "checkpoints")
-    try:
-        position = loop.LoopState.start(ckpt, state, cfg.resume, since=started, config=dataclasses.asdict(cfg),
+    config = dataclasses.asdict(cfg)
+    try:  # orbax's threads end before any error (a refused resume, a NaN, Ctrl-C) reaches the user
+        position = loop.LoopState.start(ckpt, state, cfg.resume, since=started, config=config,
                                         may_change=MAY_CHANGE)
-    except BaseException:
-        ckpt.close()  # orbax's threads end before the error reaches the user
-        raise
-    run = loop.Run(out, ckpt_every=ckpt_every, time_budget_s=60 * cfg.minutes, checkpointer=ckpt,
-                   meta={"config": dataclasses.asdict(cfg), **meta, "kind": kind})
-    if cfg.tensorboard:
-        from seqjax.train.callbacks import TensorBoard
+        run = loop.Run(out, ckpt_every=cfg.ckpt_every, time_budget_s=60 * cfg.minutes, checkpointer=ckpt,
+                       meta={"config": config, **meta, "kind": kind})
+        if cfg.tensorboard:
+            from seqjax.train.callbacks import TensorBoard
 
-        callbacks = [*callbacks, TensorBoard(out / "tensorboard", every=run.log_every)]
-    loop.fit(position, train, loss_fn, cfg.epochs, valid=valid, valid_fn=valid_fn, run=run,
-             callbacks=callbacks, desc=desc)
-    ckpt.close()
+            callbacks = [*callbacks, TensorBoard(out / "tensorboard", every=run.log_every)]
+        loop.fit(position, train, loss_fn, cfg.epochs, valid=valid, valid_fn=valid_fn, run=run,
+                 callbacks=callbacks, desc=desc)
+    finally:
+        ckpt.close()
     drawn = [{k: v for k, v in h.items() if k == "epoch" or curves(k)} for h in position.history]
     for path in [out / "curves.png"] + ([Path(cfg.results).with_suffix(".png")] if cfg.results else []):
         try:  # a figure is a view of the results: its failure must not lose them

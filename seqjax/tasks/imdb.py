@@ -45,8 +45,8 @@ def build_model(cfg, vocab_size: int, arch: dict | None = None) -> Classifier:
     """The classifier of ``cfg.model`` with ``cfg``'s sizes. ``arch``: further
     :func:`~seqjax.nn.classifiers.TextClassifier` arguments a run's meta may carry (an imported
     CNN's ``filters`` and ``n_filters``)."""
-    extra = {k: tuple(v) if isinstance(v, list) else v for k, v in (arch or {}).items()}
-    return TextClassifier(vocab_size, cfg.embed, cfg.model, cfg.cell, cfg.hidden, cfg.layers, cfg.dropout, **extra)
+    return TextClassifier(vocab_size, cfg.embed, cfg.model, cfg.cell, cfg.hidden, cfg.layers, cfg.dropout,
+                          **(arch or {}))
 
 
 def boundaries(cfg, seqs) -> tuple[int, ...]:
@@ -141,7 +141,7 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     return run_experiment(
         cfg, "imdb", init_state(cfg, model, vocab, wv), sets["train"], loss, started=started,
         command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos},
-        valid=sets["valid"], callbacks=[best], ckpt_every=cfg.ckpt_every, desc=f"imdb-{cfg.model}", finish=finish,
+        valid=sets["valid"], callbacks=[best], desc=f"imdb-{cfg.model}", finish=finish,
         curves=lambda k: k.endswith(("loss", "accuracy")), title=f"IMDB {cfg.model}")
 
 
@@ -251,12 +251,8 @@ def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None) 
     test reviews come from ``cfg.source`` / ``cfg.data_dir`` (all 25,000, or a seeded
     ``cfg.eval_limit`` of them) and are tokenized, encoded and padded as the run's config says.
     """
-    ckdir = Path(run) / "checkpoints" if (Path(run) / "checkpoints").is_dir() else Path(run)
-    pred = load(str(ckdir))
-    params, which = pred.params, f"{ckdir} step {pred.step}"
-    best = ckdir.parent / "best_params.msgpack"
-    if best.is_file():
-        params, which = read_best(best, params), str(best)
+    pred = load(run)  # the best-validation params where the run saved them (Predictor)
+    params, which = pred.params, pred.which
     test = imdb.load(cfg.source, cfg.data_dir or None)["test"]
     if cfg.eval_limit:
         test = _limit(test, cfg.eval_limit, cfg.seed)

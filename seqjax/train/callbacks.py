@@ -74,8 +74,8 @@ class Log(Callback):
         if not parallel.is_main() or self.path is None or not self.path.exists():
             return
         tmp = self.path.with_suffix(".jsonl.tmp")
-        kept = [h for h in loop.history  # a cut-short epoch being finished is logged when it ends
-                if not ("epoch_fraction" in h and h["epoch"] == loop.epoch + 1 and loop.batch)]
+        cut = loop.cut_record  # a cut-short epoch being finished is logged when it ends
+        kept = [h for h in loop.history if h is not cut]
         tmp.write_text("".join(json.dumps(h) + "\n" for h in kept))
         os.replace(tmp, self.path)
 
@@ -120,8 +120,13 @@ class Checkpoint(Callback):
     def __init__(self, checkpointer, meta: dict | None = None, every: int = 0):
         self.checkpointer, self.meta, self.every = checkpointer, dict(meta or {}), every
 
+    def on_epoch_start(self, loop):
+        if self.every:  # the step count at the epoch's batch 0 (each batch adds one step): on_step
+            # then reads no device value, and the host keeps running ahead of the device
+            self.first_step = int(jax.device_get(loop.state.step)) - loop.batch
+
     def on_step(self, loop):
-        if self.every and int(jax.device_get(loop.state.step)) % self.every == 0:
+        if self.every and (self.first_step + loop.batch) % self.every == 0:
             loop.save(self.checkpointer, self.meta)
 
     def on_epoch_end(self, loop, metrics):

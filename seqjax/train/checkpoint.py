@@ -75,11 +75,8 @@ class Checkpointer:
         """The steps saved in ``directory``, oldest first."""
         return sorted(self.manager.all_steps())
 
-    def read_meta(self, step: int | None = None) -> dict:
-        """The ``meta`` record of ``step`` (default: latest), no arrays restored."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise SeqjaxError(f"{self.directory}: no checkpoint found inside; train first or check the path")
+    def read_meta(self, step: int) -> dict:
+        """The ``meta`` record of ``step``, no arrays restored."""
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
     def newest_readable(self, read: Callable[[int], Any], fix: str, using: str = "using"

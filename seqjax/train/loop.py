@@ -235,8 +235,7 @@ class LoopState:
             overwrite it); no checkpoint can be read; a config field differs that may not.
         """
         since = time.time() if since is None else since
-        steps = sorted(checkpointer.all_steps(), reverse=True)
-        if not steps:
+        if not checkpointer.all_steps():
             return cls(state, started=since)
         if not resume:
             raise SeqjaxError(f"{checkpointer.directory} already holds a run; pass --resume to continue it "
@@ -259,6 +258,14 @@ class LoopState:
         if parallel.is_main():
             print(f"resumed from {checkpointer.directory} at epoch {loop.epoch + 1}, batch {loop.batch}")
         return loop
+
+    @property
+    def cut_record(self) -> dict | None:
+        """The history record of the epoch now being finished (cut short by a time budget or a
+        mid-epoch checkpoint, and resumed), else ``None``."""
+        last = self.history[-1] if self.history else None
+        return last if (self.batch and last is not None and last["epoch"] == self.epoch + 1
+                        and "epoch_fraction" in last) else None
 
     def end_epoch(self, metrics: dict) -> None:
         """Record the epoch just trained: ``metrics`` replace a cut-short record of the same
@@ -409,8 +416,7 @@ def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Ite
     """
     run = run or Run()
     n = len(data)
-    cut = loop.history[-1] if (loop.batch and loop.history and loop.history[-1]["epoch"] == loop.epoch + 1
-                               and "epoch_fraction" in loop.history[-1]) else None
+    cut = loop.cut_record
     acc = (parallel.replicate({k: np.float32(v) for k, v in jax.device_get(loop.partial).items()}, mesh)
            if (loop.partial and loop.batch) else None)
     t0, seen, before = time.time(), 0, loop.train_s

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, first_line
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
@@ -80,9 +80,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         raise SeqjaxError("--distributed: no TPU pod slice, SLURM or Open MPI job detected; elsewhere "
                           "give --coordinator HOST:PORT --num-processes N --process-id I") from None
     except RuntimeError as err:  # XLA's DEADLINE_EXCEEDED / UNAVAILABLE
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SeqjaxError(f"--coordinator {coordinator or '(detected)'}: could not join the run "
-                          f"within {init_timeout_s} s ({first[:200]}); start every process with the "
+                          f"within {init_timeout_s} s ({first_line(err)[:200]}); start every process with the "
                           f"same --coordinator and --num-processes and check the address") from None
 
 
