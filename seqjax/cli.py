@@ -134,7 +134,8 @@ def run_charlm(args, command: str) -> None:
         if args.length < 1:
             raise SeqjaxError(f"--length {args.length}: give a number of characters >= 1")
         print(args.seed_text + charlm.sample_from_checkpoint(
-            args.checkpoint or args.out, args.seed_text, args.temperature, args.length, args.seed, args.method))
+            args.checkpoint or args.out, args.seed_text, args.temperature, args.length, args.seed, args.method,
+            args.seed_index))
 
 
 def _texts(texts: list[str], file: str) -> list[str]:
@@ -170,9 +171,10 @@ def run_imdb(args, command: str) -> None:
                               "--out RUN: give the state_dict and the PyTorch run's vocabulary")
         imdb.import_torch(_config(configs.ImdbConfig, args), args.state_dict, args.vocab, args.concat)
     elif args.verb == "evaluate":
-        imdb.evaluate_run(args.run or args.out, _config(configs.ImdbConfig, args), command)
+        imdb.evaluate_run(args.run or args.out, _config(configs.ImdbConfig, args), command, args.seed_index)
     else:
-        imdb.predict(args.run or args.checkpoint or args.out, _texts(args.texts, args.file), args.json)
+        imdb.predict(args.run or args.checkpoint or args.out, _texts(args.texts, args.file), args.json,
+                     args.seed_index)
 
 
 def dispatch(args: argparse.Namespace, command: str) -> None:
@@ -210,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Global flags may also follow the part: seqjax markov --cpu-devices 2.")
     p.add_argument("--version", action="version", version=f"seqjax {__version__}")
     p.add_argument("--cpu-devices", type=int, default=None,
-                   help="on a machine without accelerators, split the CPU into N devices for data "
-                        "parallelism (default: $SEQJAX_CPU_DEVICES, else 1); see README")
+                   help="on a machine without accelerators, split the CPU into N devices (data parallel, or "
+                        "seeds laid on them); default: $SEQJAX_CPU_DEVICES, else one per core for the "
+                        "recurrent models and runs of several seeds, one for the rest (seqjax/layout.py)")
     d = p.add_argument_group("more than one machine (see README)")
     d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="address of process 0 of a multi-process run (with --num-processes, --process-id)")
@@ -240,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     ci = c.add_argument_group("import-torch")
     ci.add_argument("--state-dict", default="", help="torch.save(model.state_dict()) of the lab's CharPredictor")
     ci.add_argument("--vocab", default="", help="its characters, index -> char (.json list or .txt)")
+    cs.add_argument("--seed-index", type=int, default=0, metavar="I",
+                    help="a run of several seeds (--seeds): sample from its I-th seed's model (default: 0, the first)")
     cs.add_argument("--method", choices=["window", "stateful"], default=None,
                    help="sample: 'window' re-reads the last --seq-len chars from a zero state for each "
                         "new char (the lab's way); 'stateful' carries the state from char to char. "
@@ -253,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--file", default="", help="predict: also read texts from this file, one per line ('-' as a "
                                              "text reads standard input)")
     i.add_argument("--json", action="store_true", help="predict: one JSON object per line")
+    i.add_argument("--seed-index", type=int, default=-1, metavar="I",
+                   help="predict, evaluate: a run of several seeds (--seeds): use its I-th seed's model; default "
+                        "-1: the ensemble, the mean of the seeds' probabilities")
     i.add_argument("--state-dict", default="", help="import-torch: torch.save(model.state_dict()) of a lab model")
     i.add_argument("--vocab", default="", help="import-torch: the PyTorch run's index -> token list (.json or .txt)")
     i.add_argument("--concat", default="forward-backward", choices=["forward-backward", "backward-forward"],
@@ -288,26 +296,15 @@ def compilation_cache() -> str | None:
     return where
 
 
-def cpu_devices(n: int | None) -> int:
-    """Make the host platform ``n`` devices (``--cpu-devices``, else ``$SEQJAX_CPU_DEVICES``, else
-    1), so the train step runs data-parallel over the cores: each device is a slice of the batch
-    with its own thread, which suits small per-step matmuls better than one device whose ops
-    each spread over all cores. Must run before JAX starts its backends; an explicit
-    ``--xla_force_host_platform_device_count`` in ``$XLA_FLAGS`` wins. Returns the count asked for."""
-    import os
+def cpu_devices(n: int | None, part: str = "", verb: str = "", model: str = "", seeds: int = 1) -> int:
+    """Make the host platform ``n`` devices (``--cpu-devices``), else ``$SEQJAX_CPU_DEVICES``,
+    else the count :func:`seqjax.layout.cpu_device_count` gives the command ``part verb``
+    (``model``: imdb's ``--model``; ``seeds``: how many ``--seeds``). Must run before JAX starts
+    its backends; an explicit ``--xla_force_host_platform_device_count`` in ``$XLA_FLAGS`` wins.
+    Returns the count asked for."""
+    from seqjax import layout
 
-    if n is None:
-        raw = os.environ.get("SEQJAX_CPU_DEVICES", "1")
-        try:
-            n = int(raw)
-        except ValueError:
-            raise SeqjaxError(f"SEQJAX_CPU_DEVICES={raw!r}: give a whole number of devices, e.g. 2") from None
-    if n < 1:
-        raise SeqjaxError(f"--cpu-devices {n}: give at least 1")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if n > 1 and "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-    return n
+    return layout.choose(part, verb, model, seeds, n)
 
 
 def distributed(args: argparse.Namespace) -> bool:
@@ -359,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     joined = False
     try:
-        cpu_devices(args.cpu_devices)
+        cpu_devices(args.cpu_devices, args.part, getattr(args, "verb", ""), getattr(args, "model", "") or "",
+                    configs.seed_count(getattr(args, "seeds", "")))
         joined = distributed(args)
         if args.part != "markov":
             compilation_cache()

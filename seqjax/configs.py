@@ -79,6 +79,7 @@ class CharLMConfig:
     lr_schedule: str = "constant"  # constant | cosine
     valid_fraction: float = 0.1
     seed: int = 0
+    seeds: str = ""  # train several seeds at once: "0,1,2" or "5" (= 0..4); "" = --seed alone
     sample_length: int = 400
     temperatures: str = "0.2,0.5,1.0,1.2"
     markov_orders: str = "1,3"
@@ -132,6 +133,8 @@ class ImdbConfig:
     epochs: int = 5
     minutes: float = 0.0  # also stop after this much training time; 0 = no limit
     seed: int = 0
+    seeds: str = ""  # train several seeds at once: "0,1,2" or "5" (= 0..4); "" = --seed alone
+    split_seed: int = -1  # seed of the train/valid split (and so of the vocab); -1 = --seed, or the first of --seeds
     valid_fraction: float = 0.3
     train_limit: int = 0  # use a seeded random N of the training reviews (quick runs); 0 = all
     eval_limit: int = 0  # likewise for the valid and test sets; 0 = all
@@ -296,6 +299,43 @@ def _ints(v):
     return v == "" or all(t.strip().isdigit() for t in v.split(","))
 
 
+def seed_list(seeds: str, seed: int = 0) -> list[int]:
+    """The seeds a run trains: ``--seeds`` "0,3,7" -> [0, 3, 7], "5" -> [0, 1, 2, 3, 4]; "" -> [``seed``].
+
+    Raises:
+      ValueError: not whole numbers >= 0, a count < 1, or a seed named twice.
+    """
+    if not str(seeds).strip():
+        return [seed]
+    if "," in seeds:
+        out = [int(v) for v in seeds.split(",") if v.strip()]
+    else:
+        out = list(range(int(seeds)))
+    if not out or min(out) < 0 or len(set(out)) != len(out):
+        raise ValueError(seeds)
+    return out
+
+
+def seed_count(seeds: str) -> int:
+    """How many seeds ``--seeds`` names (1 when it is empty or malformed: the config's own check
+    refuses the latter)."""
+    try:
+        return len(seed_list(seeds or ""))
+    except ValueError:
+        return 1
+
+
+def split_seed(cfg) -> int:
+    """The seed of an IMDB run's train/valid split: ``--split-seed``, else ``--seed`` (the first of
+    ``--seeds``)."""
+    return cfg.split_seed if cfg.split_seed >= 0 else seed_list(cfg.seeds, cfg.seed)[0]
+
+
+def _seeds_rule(v):
+    seed_list(v)
+    return True
+
+
 def _choice(*options):
     rule = lambda v: v in options  # noqa: E731
     rule.options = options  # --help lists them
@@ -332,6 +372,8 @@ RULES = {  # field -> (check, what is allowed)
     "alpha": (lambda v: math.isfinite(v) and v > 0, "a finite learning rate > 0"),
     "row_cap": (lambda v: math.isfinite(v) and v >= 1, "a number >= 1"),
     "seed": (_nonneg, "a whole number >= 0"),
+    "seeds": (_seeds_rule, "distinct seeds >= 0, comma-separated (0,1,2), or a count >= 1 (5 = seeds 0..4)"),
+    "split_seed": (lambda v: v >= -1, "a whole number >= 0 (-1 = --seed)"),
     "bucket_growth": (lambda v: math.isfinite(v) and v > 1.0,
                       "a factor > 1 by which padded lengths grow (e.g. 1.19 or 1.41)"),
     "out": (bool, "a folder path"),
@@ -366,6 +408,9 @@ def validate(cfg) -> None:
         if not ok:
             shown = f"{v:g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
             raise SeqjaxError(f"--{f.name.replace('_', '-')} {shown}: give {allowed or check.allowed}")
+    if getattr(cfg, "seeds", "") and cfg.seed != 0:
+        raise SeqjaxError(f"--seeds {cfg.seeds} with --seed {cfg.seed}: give one of them (--seeds {cfg.seed},... "
+                          f"names the seeds of a run of several)")
 
 
 # ---- one line of help per field (``seqjax <part> --help``); shared by every config with the field --
@@ -373,6 +418,8 @@ HELP = {
     "order": "how many previous symbols the chain conditions on", "unit": "model characters or words",
     "sample": "markov: symbols to sample; word2vec: subsampling threshold t of frequent words (0 = none)",
     "start": "the symbols the sample starts from", "seed": "seed of every random choice (init, order, dropout, sampling)",
+    "seeds": "train several seeds in one run, each the model --seed S trains: 0,1,2 or a count (5 = 0..4)",
+    "split_seed": "seed of the train/valid split and so of the vocab (-1: --seed, or the first of --seeds)",
     "beta": "smoothing: weight of the lower-order distribution in the interpolation",
     "valid_fraction": "share of the data held out (the text's tail; IMDB: of the train reviews, seeded)",
     "text": "a UTF-8 text file to use instead of the Nietzsche corpus",

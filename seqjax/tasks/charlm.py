@@ -22,12 +22,12 @@ import numpy as np
 from seqjax import SeqjaxError, configs, markov
 from seqjax.data import batching, text as textdata
 from seqjax.nn.charlm import CharLM, lm_loss, sample, sample_window
-from seqjax.tasks.common import library_call
+from seqjax.tasks.common import library_call, seed_results
 from seqjax.tasks.experiment import load_run, run_experiment
-from seqjax.train import loop, parallel
+from seqjax.train import loop, parallel, seeds
 from seqjax.train.callbacks import ResetCarry, SampleText
 from seqjax.train.checkpoint import Checkpointer
-from seqjax.train.state import TrainState, make_optimizer
+from seqjax.train.state import TrainState, make_optimizer, step_of
 
 LN2 = math.log(2.0)
 
@@ -39,10 +39,20 @@ def _check(cfg: configs.CharLMConfig) -> None:
         raise SeqjaxError(f"--objective {cfg.objective!r}: choose last or every")
     if cfg.stateful and cfg.objective != "every":
         raise SeqjaxError("--stateful needs --objective every")
-    n = jax.device_count()
+    n = parallel.data_size(parallel.make_mesh(seeds=len(seed_list(cfg)) if cfg.seeds else 0))
     if cfg.batch_size % n:
         raise SeqjaxError(f"--batch-size {cfg.batch_size}: not divisible by the {n} devices; give a multiple of "
                           f"{n} (e.g. {max(n, cfg.batch_size - cfg.batch_size % n)}) or another --cpu-devices")
+
+
+def seed_list(cfg) -> list[int]:
+    """The seeds ``cfg`` trains (``--seeds``, else ``[--seed]``)."""
+    return configs.seed_list(cfg.seeds, cfg.seed)
+
+
+def seed_configs(cfg) -> list:
+    """One config per seed of ``cfg``: the ``--seed S`` run each seed of a ``--seeds`` run is."""
+    return [dataclasses.replace(cfg, seed=s, seeds="") for s in seed_list(cfg)]
 
 
 def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
@@ -52,7 +62,10 @@ def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
 
 def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
     """A fresh state from ``cfg.seed``: params, optimizer (a cosine schedule spans
-    ``total_steps``) and, for ``cfg.stateful``, a zero carry for ``cfg.batch_size`` streams."""
+    ``total_steps``) and, for ``cfg.stateful``, a zero carry for ``cfg.batch_size`` streams.
+    With ``cfg.seeds``, each seed's state stacked (:func:`seqjax.train.seeds.stack`: leaves ``[K, ...]``)."""
+    if cfg.seeds:
+        return seeds.stack([init_state(c, model, total_steps) for c in seed_configs(cfg)])
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.zeros((2, cfg.seq_len), jnp.int32))
     tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, cfg.lr_schedule, total_steps)
@@ -87,6 +100,8 @@ def train_data(cfg, corpus):
     """Training batches for ``cfg.objective``: ``ids int32[B, T]`` with ``labels int32[B]``
     (``last``: windows every ``cfg.window_step``) or ``int32[B, T]`` (``every``: chunks, or
     contiguous streams when ``cfg.stateful``); ``T = cfg.seq_len``, ``B = cfg.batch_size``."""
+    if cfg.seeds:
+        return seeds.SeedBatches([train_data(c, corpus) for c in seed_configs(cfg)], seed_list(cfg))
     if cfg.objective == "last":
         x, y = textdata.windows(corpus.train_ids, cfg.seq_len, cfg.window_step)
         return batching.ArrayBatches(x, y, cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -172,16 +187,25 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
     print(f"{len(corpus.train_ids):,} training chars, {len(corpus.valid_ids):,} held out, "
           f"{len(corpus.vocab)} distinct; {len(data)} batches of {cfg.batch_size} per epoch; "
           f"devices: {jax.device_count()}")
-    eval_step = loop.make_eval_step(lm_loss(model, "last"))
-    mesh = parallel.make_mesh()
+    several = seed_list(cfg) if cfg.seeds else []
+    mesh = parallel.make_mesh(seeds=len(several))
+    if several:
+        print(f"seeds {', '.join(map(str, several))} at once: mesh {dict(mesh.shape)}")
+    eval_step = loop.make_eval_step(lm_loss(model, "last"), mesh)
+
+    def heldout(m):
+        return {"heldout_loss": m["loss"], "heldout_bpc": m["loss"] / LN2, "heldout_accuracy": m["accuracy"]}
 
     def valid_fn(state):
         m = loop.evaluate(state.params, held, mesh=mesh, eval_step=eval_step, desc="held-out")
-        return {"heldout_loss": m["loss"], "heldout_bpc": m["loss"] / LN2, "heldout_accuracy": m["accuracy"]}
+        return [heldout(x) for x in m] if several else heldout(m)
 
     temps = [float(t) for t in cfg.temperatures.split(",")]
     generate = make_generator(model, corpus.vocab, cfg.sample_length, default_sample_method(cfg), cfg.seq_len)
-    callbacks = [SampleText(generate, lambda epoch: lab_seed_text(corpus, cfg.seed, epoch), temps, cfg.seed)]
+    first = seed_list(cfg)[0]
+    if several:  # the samples are the first seed's
+        generate = (lambda g: lambda params, *a: g(seeds.take(params, 0), *a))(generate)
+    callbacks = [SampleText(generate, lambda epoch: lab_seed_text(corpus, first, epoch), temps, first)]
     if cfg.stateful:
         callbacks.append(ResetCarry(lambda c: jax.tree.map(jnp.zeros_like, c)))
 
@@ -189,18 +213,23 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
         final = dict(position.history[-1]) if position.history else {}
         mk = markov_bpc(corpus, _orders(cfg))
         print("held-out bits/char: " + ", ".join(
-            [f"{cfg.cell} {final.get('heldout_bpc', float('nan')):.4f}"]
+            [f"{cfg.cell} {final.get('heldout_bpc', float('nan')):.4f}" + (" (mean of seeds)" if several else "")]
             + [f"{k.split('_')[1]} {v:.4f}" for k, v in mk.items()]))
-        return {"heldout_bpc": final.get("heldout_bpc"), **mk, "history": position.history,
-                "wall_time_s": time.time() - position.started,
-                "train_steps": int(jax.device_get(position.state.step))}
+        out = {"heldout_bpc": final.get("heldout_bpc"), **mk, "history": position.history,
+               "wall_time_s": time.time() - position.started, "train_steps": step_of(position.state),
+               "layout": {"mesh": dict(mesh.shape)}}
+        if several and "seeds" in final:
+            out.update(seed_results(several, final["seeds"], ("heldout_bpc", "heldout_loss", "heldout_accuracy",
+                                                               "train_loss")))
+        return out
 
     return run_experiment(
         cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data, lm_loss(model, cfg.objective),
         started=started, command=command or library_call("seqjax.tasks.charlm.run", cfg),
         meta={"vocab": corpus.vocab.chars}, valid_fn=valid_fn, callbacks=callbacks,
         desc="charlm", finish=finish, curves=lambda k: k in ("train_loss", "heldout_loss", "heldout_bpc"),
-        title=f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}")
+        title=f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}"
+              + (f", mean of {len(several)} seeds" if several else ""), mesh=mesh)
 
 
 train = run  # the verb's name: ``seqjax charlm train``
@@ -224,20 +253,23 @@ def load(checkpoint: str) -> Trained:
     model = build_model(cfg, len(vocab))
     template = init_state(dataclasses.replace(cfg, stateful=False), model, 1)
     if cfg.stateful:
-        template = template.replace(carry=model.zero_state(cfg.batch_size))
+        carry = model.zero_state(cfg.batch_size)
+        template = template.replace(carry=seeds.stack([carry] * len(seed_list(cfg))) if cfg.seeds else carry)
     return Trained(cfg, vocab, model, saved.restore(template).params)
 
 
 def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, length: int,
-                           seed: int = 0, method: str | None = None) -> str:
+                           seed: int = 0, method: str | None = None, seed_index: int = 0) -> str:
     """Generate ``length`` chars after ``seed_text`` with the model saved in ``checkpoint`` (``seqjax
     charlm sample``).
 
     ``method``: ``window`` or ``stateful``; ``None`` = the one that matches how the model was
-    trained (:func:`default_sample_method`)."""
+    trained (:func:`default_sample_method`). ``seed_index``: which model of a run of several
+    seeds (0 = its first seed)."""
     if not seed_text:
         raise SeqjaxError("--seed-text: give at least one character to start from")
     lm = load(checkpoint)
+    lm = lm._replace(params=pick_seed(lm.params, lm.cfg, seed_index))
     seed_text = seed_text.lower()
     unknown = "".join(sorted(set(seed_text) - set(lm.vocab.chars)))
     if unknown:
@@ -245,6 +277,20 @@ def sample_from_checkpoint(checkpoint: str, seed_text: str, temperature: float, 
                           f"model's {len(lm.vocab)}; give a seed text of these: {lm.vocab.chars!r}")
     gen = make_generator(lm.model, lm.vocab, length, method or default_sample_method(lm.cfg), lm.cfg.seq_len)
     return gen(lm.params, seed_text, [temperature], jax.random.PRNGKey(seed))[0]
+
+
+def pick_seed(params, cfg, index: int):
+    """Seed number ``index`` (0-based) of a run of several seeds' stacked ``params``; a one-seed
+    run's params for index 0.
+
+    Raises:
+      SeqjaxError: ``index`` out of range (the message lists the run's seeds).
+    """
+    run_seeds = seed_list(cfg)
+    if not 0 <= index < len(run_seeds):
+        raise SeqjaxError(f"--seed-index {index}: the run trained {len(run_seeds)} seed(s) "
+                          f"({', '.join(map(str, run_seeds))}); give 0 .. {len(run_seeds) - 1}")
+    return seeds.take(params, index) if cfg.seeds else params
 
 
 def import_torch(cfg: configs.CharLMConfig, state_dict: str, chars: str) -> Path:

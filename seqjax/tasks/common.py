@@ -15,9 +15,11 @@ import jax
 
 def machine() -> dict:
     """Where a run happened: host, CPU count, JAX backend, devices (of every process), processes,
-    library versions."""
+    the CPU device layout and why it was chosen (:func:`seqjax.layout.chosen`), library versions."""
     import flax
     import optax
+
+    from seqjax import layout
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -31,6 +33,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "cores_used": usable, "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()], "processes": jax.process_count(),
             "python": sys.version.split()[0],
+            "layout": layout.chosen(),
             "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
             "date": time.strftime("%Y-%m-%d")}
 
@@ -58,3 +61,12 @@ def write_results(path: str | Path, cfg, command: str, **fields) -> None:
     record = {"command": command, "config": dataclasses.asdict(cfg), "machine": machine(), **fields}
     path.write_text(json.dumps(record, indent=1, default=float) + "\n")
     print(f"results written to {path}")
+
+
+def seed_results(run_seeds: list[int], per_seed: list[dict], keys) -> dict:
+    """A run of several seeds' results: ``seeds``, ``per_seed`` (each seed's ``keys``, with its
+    seed) and ``aggregate`` (:func:`seqjax.stats.aggregate`: mean, std, 95 % CI per key)."""
+    from seqjax import stats
+
+    rows = [{"seed": s, **{k: m[k] for k in keys if k in m}} for s, m in zip(run_seeds, per_seed)]
+    return {"seeds": run_seeds, "per_seed": rows, "aggregate": stats.aggregate(rows, keys)}

@@ -39,7 +39,7 @@ MAY_CHANGE = ("epochs", "minutes", "ckpt_every", "out", "results", "resume", "da
 def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: float, command: str,
                    meta: dict, finish: Callable[[loop.LoopState], dict], curves: Callable[[str], bool],
                    title: str, valid=None, valid_fn: Callable | None = None, callbacks: Iterable = (),
-                   desc: str = "train") -> dict:
+                   desc: str = "train", mesh=None) -> dict:
     """Train ``state`` as ``cfg`` says, in the run folder ``cfg.out``; returns ``finish``'s dict.
 
     Args:
@@ -50,7 +50,9 @@ def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: 
         checked by :func:`load_run`.
       state: the fresh :class:`~seqjax.train.state.TrainState` (also the template a resumed run
         is restored into).
-      train, loss_fn, valid, valid_fn, callbacks, desc: as :func:`seqjax.train.loop.fit`.
+      train, loss_fn, valid, valid_fn, callbacks, desc, mesh: as :func:`seqjax.train.loop.fit` (a
+        run of several seeds: ``state`` stacked, ``train`` a
+        :class:`~seqjax.train.seeds.SeedBatches`, ``mesh`` with a ``"seed"`` axis).
       started: ``time.time()`` when the experiment began (data preparation counts in its wall time).
       command: what produced the run (the CLI's command line, or the library call), for the
         results JSON.
@@ -77,7 +79,7 @@ def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: 
 
             callbacks = [*callbacks, TensorBoard(out / "tensorboard", every=run.log_every)]
         loop.fit(position, train, loss_fn, cfg.epochs, valid=valid, valid_fn=valid_fn, run=run,
-                 callbacks=callbacks, desc=desc)
+                 callbacks=callbacks, desc=desc, mesh=mesh)
     finally:
         ckpt.close()
     drawn = [{k: v for k, v in h.items() if k == "epoch" or curves(k)} for h in position.history]

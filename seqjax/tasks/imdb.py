@@ -24,7 +24,8 @@ from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import Classifier, TextClassifier, bce_loss
 from seqjax.tasks.common import library_call, write_results
 from seqjax.tasks.experiment import load_run, run_experiment
-from seqjax.train import loop
+from seqjax.tasks.common import seed_results
+from seqjax.train import loop, parallel, seeds
 from seqjax.train.callbacks import KeepBest
 from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.state import TrainState, make_optimizer
@@ -60,9 +61,23 @@ def min_len(cfg) -> int:
     return 5 if cfg.model == "cnn" else 1  # the widest Kim filter
 
 
+def seed_list(cfg) -> list[int]:
+    """The seeds ``cfg`` trains (``--seeds``, else ``[--seed]``)."""
+    return configs.seed_list(cfg.seeds, cfg.seed)
+
+
+def seed_configs(cfg) -> list:
+    """One config per seed of ``cfg``: the run ``--seed S --split-seed P`` each seed of a
+    ``--seeds`` run is (``P``: the run's split seed, :func:`seqjax.configs.split_seed`)."""
+    return [dataclasses.replace(cfg, seed=s, seeds="", split_seed=configs.split_seed(cfg)) for s in seed_list(cfg)]
+
+
 def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
     """A fresh state from ``cfg.seed``; the embedding ``float32[V, E]`` from the vectors ``wv``
-    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero."""
+    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero. With
+    ``cfg.seeds``, each seed's state stacked (leaves ``[K, ...]``, :func:`seqjax.train.seeds.stack`)."""
+    if cfg.seeds:
+        return seeds.stack([init_state(c, model, vocab, wv) for c in seed_configs(cfg)])
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
     if wv is not None:
@@ -81,16 +96,19 @@ def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
 def prepare(cfg: configs.ImdbConfig):
     """Data for an IMDB run: ``(cfg, vocab, {"train", "valid", "test"} -> BucketedBatches, vectors)``.
 
-    ``cfg`` comes back with ``embed`` = the vectors' dim.
+    ``cfg`` comes back with ``embed`` = the vectors' dim. The split (and so the vocab) comes from
+    :func:`seqjax.configs.split_seed`; the training order from ``cfg.seed``, or with ``cfg.seeds``
+    from each seed (``train`` is then a :class:`~seqjax.train.seeds.SeedBatches`).
     """
     data = imdb.load(cfg.source, cfg.data_dir or None)
-    train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, cfg.seed)
+    split = configs.split_seed(cfg)
+    train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, split)
     test_split = data["test"]
     if cfg.train_limit:
-        train_split = _limit(train_split, cfg.train_limit, cfg.seed)
+        train_split = _limit(train_split, cfg.train_limit, split)
     if cfg.eval_limit:
-        valid_split = _limit(valid_split, cfg.eval_limit, cfg.seed)
-        test_split = _limit(test_split, cfg.eval_limit, cfg.seed)
+        valid_split = _limit(valid_split, cfg.eval_limit, split)
+        test_split = _limit(test_split, cfg.eval_limit, split)
     if not len(train_split) or not len(valid_split):
         which = "training" if not len(train_split) else "validation"
         raise SeqjaxError(f"--valid-fraction {cfg.valid_fraction:g}: leaves no {which} reviews of the "
@@ -106,11 +124,14 @@ def prepare(cfg: configs.ImdbConfig):
     sets = {}
     for name, split in (("train", train_split), ("valid", valid_split), ("test", test_split)):
         seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
-        sets[name] = BucketedBatches(seqs, split.labels, cfg.batch_size, boundaries(cfg, seqs),
-                                     shuffle=name == "train", seed=cfg.seed, pad_id=vocab.pad_id,
-                                     min_len=min_len(cfg))
+        def batches(seed, seqs=seqs, split=split, name=name):
+            return BucketedBatches(seqs, split.labels, cfg.batch_size, boundaries(cfg, seqs),
+                                   shuffle=name == "train", seed=seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
+
+        sets[name] = (seeds.SeedBatches([batches(s) for s in seed_list(cfg)], seed_list(cfg))
+                      if cfg.seeds and name == "train" else batches(cfg.seed))
     print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(test_split):,} test reviews; "
-          f"vocab {len(vocab):,}; padded lengths {sets['train'].boundaries}")
+          f"vocab {len(vocab):,}; padded lengths {sets['valid'].boundaries}")
     return cfg, vocab, sets, wv
 
 
@@ -123,26 +144,47 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     ``command`` (default: this call, written as Python).
     """
     started = time.time()
+    several = seed_list(cfg) if cfg.seeds else []
+    mesh = parallel.make_mesh(seeds=len(several))
+    if cfg.batch_size % parallel.data_size(mesh):
+        n = parallel.data_size(mesh)
+        raise SeqjaxError(f"--batch-size {cfg.batch_size}: not divisible by the {n} devices a batch is split "
+                          f"over; give a multiple of {n} or another --cpu-devices")
     cfg, vocab, sets, wv = prepare(cfg)
     model = build_model(cfg, len(vocab))
     loss = bce_loss(model)
     best = KeepBest("valid_loss", Path(cfg.out) / "best_params.msgpack")
+    if several:
+        print(f"seeds {', '.join(map(str, several))} at once (split seed {configs.split_seed(cfg)}): "
+              f"mesh {dict(mesh.shape)}")
 
     def finish(position: loop.LoopState) -> dict:
         best_params = best.params if best.params is not None else jax.device_get(position.state.params)
-        test = loop.evaluate(best_params, sets["test"], loss, desc="test")
-        print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  "
-              f"accuracy {100 * test['accuracy']:.2f}%")
-        return {"test_loss": test["loss"], "test_accuracy": test["accuracy"], "best_epoch": best.epoch,
-                "history": position.history, "wall_time_s": time.time() - position.started,
-                "epoch_time_s": [h["train_time_s"] for h in position.history],
-                "vectors": cfg.vectors, "vocab_size": len(vocab)}
+        test = loop.evaluate(best_params, sets["test"], loss, mesh=mesh, desc="test")
+        out = {"history": position.history, "wall_time_s": time.time() - position.started,
+               "epoch_time_s": [h["train_time_s"] for h in position.history],
+               "vectors": cfg.vectors, "vocab_size": len(vocab), "layout": {"mesh": dict(mesh.shape)}}
+        if not several:
+            print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  "
+                  f"accuracy {100 * test['accuracy']:.2f}%")
+            return {"test_loss": test["loss"], "test_accuracy": test["accuracy"], "best_epoch": best.epoch, **out}
+        rows = [{"test_loss": t["loss"], "test_accuracy": t["accuracy"], "best_epoch": e}
+                for t, e in zip(test, best.epoch or [None] * len(test))]
+        res = seed_results(several, rows, ("test_accuracy", "test_loss"))
+        acc = res["aggregate"]["test_accuracy"]
+        ci = acc["ci95"] or [acc["mean"], acc["mean"]]
+        print(f"test ({cfg.model}, {len(several)} seeds, each its best epoch): accuracy "
+              + " / ".join(f"{100 * r['test_accuracy']:.2f}%" for r in rows)
+              + f"; mean {100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} (95% CI {100 * ci[0]:.2f} .. {100 * ci[1]:.2f})")
+        return {"test_loss": res["aggregate"]["test_loss"]["mean"], "test_accuracy": acc["mean"],
+                "best_epoch": best.epoch, **res, **out}
 
     return run_experiment(
         cfg, "imdb", init_state(cfg, model, vocab, wv), sets["train"], loss, started=started,
         command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos},
         valid=sets["valid"], callbacks=[best], desc=f"imdb-{cfg.model}", finish=finish,
-        curves=lambda k: k.endswith(("loss", "accuracy")), title=f"IMDB {cfg.model}")
+        curves=lambda k: k.endswith(("loss", "accuracy")),
+        title=f"IMDB {cfg.model}" + (f", mean of {len(several)} seeds" if several else ""), mesh=mesh)
 
 
 train = run  # the verb's name: ``seqjax imdb train``
@@ -176,10 +218,12 @@ class Predictor:
 
     The params are the run's best-validation ones (``RUN/best_params.msgpack``, the weights
     ``imdb train`` reports the test accuracy of) where the run has them, else the latest
-    checkpoint's (an imported run); ``which`` says which were loaded.
+    checkpoint's (an imported run); ``which`` says which were loaded. For a run of several
+    seeds, ``seed_index`` picks one seed's model (0-based), or with -1 (default) all of them as
+    one :class:`Ensemble` (the mean of their probabilities).
     """
 
-    def __init__(self, checkpoint: str):
+    def __init__(self, checkpoint: str, seed_index: int = -1):
         saved = load_run(checkpoint, "imdb")
         self.directory, self.step = saved.directory, saved.step
         self.cfg = configs.ImdbConfig(**saved.meta["config"])
@@ -190,6 +234,20 @@ class Predictor:
         best = Path(self.directory).parent / "best_params.msgpack"
         if best.is_file():
             self.params, self.which = read_best(best, self.params), str(best)
+        self.seeds = seed_list(self.cfg) if self.cfg.seeds else []
+        if self.seeds:
+            if not -1 <= seed_index < len(self.seeds):
+                raise SeqjaxError(f"--seed-index {seed_index}: the run trained {len(self.seeds)} seeds "
+                                  f"({', '.join(map(str, self.seeds))}); give 0 .. {len(self.seeds) - 1}, or -1 "
+                                  f"for their ensemble")
+            if seed_index >= 0:
+                self.params = seeds.take(self.params, seed_index)
+                self.which += f", seed {self.seeds[seed_index]}"
+            else:
+                self.model = Ensemble(self.model)
+                self.which += f", ensemble of seeds {', '.join(map(str, self.seeds))}"
+        elif seed_index > 0:
+            raise SeqjaxError(f"--seed-index {seed_index}: the run trained one seed; leave --seed-index out")
         self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
@@ -213,12 +271,29 @@ class Predictor:
         return self.scores(self.encode(texts))
 
 
-def load(checkpoint: str) -> Predictor:
-    """The classifier of a run folder or its ``checkpoints`` directory, ready to predict."""
-    return Predictor(checkpoint)
+class Ensemble:
+    """The K models of a run of several seeds as one classifier: ``apply(params [K, ...], ids
+    int32[B, T], lengths int32[B])`` -> ``float32[B]`` logits of the mean of the K models'
+    probabilities (``log p - log(1 - p)``, each term a log-mean-exp of the models' log-sigmoids)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def apply(self, params, ids, lengths, train=False, rngs=None):
+        logits_KB = jax.vmap(lambda p: self.model.apply(p, ids, lengths, False))(params)
+        K = logits_KB.shape[0]
+        log_p = jax.nn.logsumexp(jax.nn.log_sigmoid(logits_KB), axis=0) - jnp.log(K)
+        log_q = jax.nn.logsumexp(jax.nn.log_sigmoid(-logits_KB), axis=0) - jnp.log(K)
+        return log_p - log_q
 
 
-def predict(checkpoint: str, texts: list[str], as_json: bool = False) -> np.ndarray:
+def load(checkpoint: str, seed_index: int = -1) -> Predictor:
+    """The classifier of a run folder or its ``checkpoints`` directory, ready to predict
+    (``seed_index``: see :class:`Predictor`)."""
+    return Predictor(checkpoint, seed_index)
+
+
+def predict(checkpoint: str, texts: list[str], as_json: bool = False, seed_index: int = -1) -> np.ndarray:
     """``seqjax imdb predict``: one line per text, ``P(positive)  label  text`` (or a JSON object
     with ``text``, ``p_positive``, ``label`` when ``as_json``); a warning on standard error for a
     text none of whose tokens the vocabulary knows. Returns ``float32[len(texts)]``."""
@@ -228,7 +303,7 @@ def predict(checkpoint: str, texts: list[str], as_json: bool = False) -> np.ndar
     if not texts:
         raise SeqjaxError('seqjax imdb predict --run RUN "text" ... (or --file FILE, or - for standard input): '
                           'give at least one text')
-    pred = load(checkpoint)
+    pred = load(checkpoint, seed_index)
     seqs = pred.encode(texts)  # tokenized once, for the scores and the unknown-word warning
     probs = pred.scores(seqs)
     for t, s in zip(texts, seqs):
@@ -242,7 +317,7 @@ def predict(checkpoint: str, texts: list[str], as_json: bool = False) -> np.ndar
     return probs
 
 
-def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None) -> dict:
+def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None, seed_index: int = -1) -> dict:
     """``seqjax imdb evaluate --run RUN``: test loss and accuracy of a run folder's classifier.
 
     ``run``: a run folder (``imdb train --out`` or ``imdb import-torch --out``) or its
@@ -251,7 +326,7 @@ def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None) 
     test reviews come from ``cfg.source`` / ``cfg.data_dir`` (all 25,000, or a seeded
     ``cfg.eval_limit`` of them) and are tokenized, encoded and padded as the run's config says.
     """
-    pred = load(run)  # the best-validation params where the run saved them (Predictor)
+    pred = load(run, seed_index)  # the best-validation params where the run saved them (Predictor)
     params, which = pred.params, pred.which
     test = imdb.load(cfg.source, cfg.data_dir or None)["test"]
     if cfg.eval_limit:

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Callable
 import flax.serialization
 import jax
 
-from seqjax.train import parallel
+from seqjax.train import parallel, seeds
+from seqjax.train.state import step_of
 
 if TYPE_CHECKING:
     from seqjax.train.loop import LoopState
@@ -123,7 +124,7 @@ class Checkpoint(Callback):
     def on_epoch_start(self, loop):
         if self.every:  # the step count at the epoch's batch 0 (each batch adds one step): on_step
             # then reads no device value, and the host keeps running ahead of the device
-            self.first_step = int(jax.device_get(loop.state.step)) - loop.batch
+            self.first_step = step_of(loop.state) - loop.batch
 
     def on_step(self, loop):
         if self.every and (self.first_step + loop.batch) % self.every == 0:
@@ -170,8 +171,8 @@ class TensorBoard(Callback):
             return
         from seqjax.train.loop import finalize
 
-        step = int(jax.device_get(loop.state.step))
-        for k, v in finalize(loop.partial).items():
+        step = step_of(loop.state)
+        for k, v in finalize(loop.partial).items():  # several seeds: their mean
             if k != "count":
                 self.writer.add_scalar(f"step/train_{k}", v, step)
 
@@ -220,6 +221,11 @@ class KeepBest(Callback):
     With ``path``, the best params are also written there (msgpack) on each improvement, and a
     resumed run reloads them (:meth:`resume`, called at the start of training), so it still
     tests the best epoch.
+
+    In a run of several seeds (epoch records with ``seeds``, :func:`seqjax.train.loop.merge_seeds`)
+    each seed keeps its own best: ``params`` is stacked ``[K, ...]`` (seed ``k``'s best epoch in
+    row ``k``), ``best`` and ``epoch`` are lists, and ``metrics["best_<metric>_epoch"]`` is the
+    list of the seeds' best epochs.
     """
 
     def __init__(self, metric: str = "valid_loss", path=None):
@@ -229,21 +235,53 @@ class KeepBest(Callback):
         self.resume(loop.state.params, loop.history)
 
     def on_epoch_end(self, loop, metrics):
+        if "seeds" in metrics:
+            self._per_seed(loop, metrics)
+            return
         v = metrics.get(self.metric, math.inf)
         if v < self.best:
             self.best, self.epoch = v, metrics["epoch"]
             self.params = jax.device_get(loop.state.params)
-            if self.path is not None and parallel.is_main():
-                tmp = f"{self.path}.tmp"
-                with open(tmp, "wb") as f:
-                    f.write(flax.serialization.to_bytes(self.params))
-                os.replace(tmp, self.path)  # atomic
+            self._write()
         metrics[f"best_{self.metric}_epoch"] = self.epoch
+
+    def _per_seed(self, loop, metrics):
+        K = len(metrics["seeds"])
+        if not isinstance(self.best, list):
+            self.best, self.epoch = [math.inf] * K, [None] * K
+        improved = [k for k, m in enumerate(metrics["seeds"]) if m.get(self.metric, math.inf) < self.best[k]]
+        if improved:
+            now = jax.device_get(loop.state.params)
+            if self.params is None:
+                self.params = now
+            for k in improved:
+                self.best[k], self.epoch[k] = metrics["seeds"][k][self.metric], metrics["epoch"]
+                self.params = seeds.put(self.params, k, seeds.take(now, k))
+            self._write()
+        metrics[f"best_{self.metric}_epoch"] = list(self.epoch)
+
+    def _write(self):
+        if self.path is not None and parallel.is_main():
+            tmp = f"{self.path}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(flax.serialization.to_bytes(self.params))
+            os.replace(tmp, self.path)  # atomic
 
     def resume(self, template_params, history: list[dict]) -> None:
         """Restore the best so far from ``history`` and the params file (if both exist)."""
-        scored = [(h[self.metric], h["epoch"]) for h in history if self.metric in h]
-        if scored and self.path is not None and os.path.exists(self.path):
+        if self.path is None or not os.path.exists(self.path):
+            return
+        if history and "seeds" in history[0]:
+            K = len(history[0]["seeds"])
+            self.best, self.epoch = [math.inf] * K, [None] * K
+            for h in history:
+                for k, m in enumerate(h["seeds"]):
+                    if self.metric in m and m[self.metric] < self.best[k]:
+                        self.best[k], self.epoch[k] = m[self.metric], h["epoch"]
+        else:
+            scored = [(h[self.metric], h["epoch"]) for h in history if self.metric in h]
+            if not scored:
+                return
             self.best, self.epoch = min(scored)
-            with open(self.path, "rb") as f:
-                self.params = flax.serialization.from_bytes(jax.device_get(template_params), f.read())
+        with open(self.path, "rb") as f:
+            self.params = flax.serialization.from_bytes(jax.device_get(template_params), f.read())

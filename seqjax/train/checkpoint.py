@@ -31,6 +31,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from seqjax import SeqjaxError, first_line
 from seqjax.train import parallel
+from seqjax.train.state import step_of
 
 
 class Checkpointer:
@@ -42,7 +43,7 @@ class Checkpointer:
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
     def save(self, state, meta: dict, force: bool = True) -> None:
-        step = int(jax.device_get(state.step))
+        step = step_of(state)
         if step in self.manager.all_steps():
             # Same step = same state (e.g. Ctrl-C right after resuming); orbax refuses a rewrite.
             return

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from seqjax import SeqjaxError
 from seqjax.train import parallel
 from seqjax.train.callbacks import Callback, Checkpoint, Log, TimeBudget
+from seqjax.train.state import step_of
 
 
 def finalize(sums: dict) -> dict:
@@ -62,7 +63,29 @@ def finalize(sums: dict) -> dict:
     return out
 
 
-def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
+def finalize_seeds(sums: dict) -> list[dict]:
+    """Metric sums of a run of several seeds (``float32[K]`` each) -> one :func:`finalize` dict per seed."""
+    s = {k: np.asarray(jax.device_get(v), np.float64) for k, v in sums.items()}
+    return [finalize({k: v[i] for k, v in s.items()}) for i in range(len(s["loss"]))]
+
+
+def merge_seeds(metrics: dict, per_seed: list[dict]) -> dict:
+    """Put per-seed metrics into an epoch record: ``metrics["seeds"][k]`` gets seed ``k``'s, and
+    each key also appears as the mean over the seeds (what the printed line, the plots and
+    TensorBoard show). Returns ``metrics``."""
+    seeds = metrics.setdefault("seeds", [{} for _ in per_seed])
+    for mine, new in zip(seeds, per_seed):
+        mine.update(new)
+    for k in per_seed[0]:
+        metrics[k] = float(np.mean([m[k] for m in per_seed]))
+    return metrics
+
+
+SEEDS_WITHIN = "map"  # how a device trains its own seeds: "map" (one after another) or "vmap";
+# benchmarks/seeds.py measures both (results/benchmarks/seeds.json)
+
+
+def make_train_step(loss_fn: Callable, mesh=None, within: str | None = None) -> Callable:
     """``train_step(state, batch) -> (state, sums)``, jit-compiled, state donated.
 
     ``batch``: a dict of arrays with a leading batch axis ``B`` (``weights float32[B]``, 0 on
@@ -75,6 +98,13 @@ def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
     the result is the gradient of the global mean). Left to jit's automatic partitioning, a
     recurrence's weight gradient, accumulated inside the backward ``scan``, was all-reduced at
     every time step. Each device folds its index into the dropout key.
+
+    On a mesh with a ``"seed"`` axis (a run of several seeds, :mod:`seqjax.train.seeds`) the
+    state's leaves are ``[K, ...]`` and the batch's ``[K, B, ...]``; ``sums`` are ``float32[K]``.
+    Each device trains its own seeds, ``within`` (default :data:`SEEDS_WITHIN`) ``"map"``: one
+    after another, or ``"vmap"``: batched; each seed's step is the one-seed step above (the
+    gradient summed over the ``"data"`` axis, the data device folded into its dropout key when
+    that axis has several).
     """
 
     def grads_and_sums(params, batch, rng):
@@ -88,6 +118,37 @@ def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
         share = sums["count"] / total
         grads = jax.tree.map(lambda g: jax.lax.psum(g * share, "data"), grads)
         return jax.lax.psum(loss * share, "data"), jax.lax.psum(sums, "data"), aux, grads
+
+    def seed_step(state, batch):  # one seed on this device: state leaves [...], batch [b, ...]
+        rng = jax.random.fold_in(state.rng, state.step)
+        if state.carry is not None:
+            batch = {**batch, "carry": state.carry}
+        if parallel.data_size(mesh) > 1:
+            loss, sums, aux, grads = per_device(state.params, batch, rng)
+        else:
+            loss, sums, aux, grads = grads_and_sums(state.params, batch, rng)
+        new = state.apply_gradients(grads)
+        if "carry" in aux:
+            new = new.replace(carry=aux["carry"])
+        gnorm = optax.tree.norm(grads)
+        return new, {**sums, "nonfinite": (~jnp.isfinite(loss) | ~jnp.isfinite(gnorm)).astype(jnp.float32),
+                     "grad_norm": gnorm}
+
+    how = within or SEEDS_WITHIN
+    if how not in ("map", "vmap"):
+        raise ValueError(f"within {how!r}: choose map or vmap")
+
+    def seeds_step(state, batch):
+        def local(state, batch):  # this device's seeds: leaves [k, ...], batch [k, b, ...]
+            if how == "vmap":
+                return jax.vmap(seed_step)(state, batch)
+            return jax.lax.map(lambda sb: seed_step(*sb), (state, batch))
+
+        return jax.shard_map(local, mesh=mesh, in_specs=(P("seed"), P("seed", "data")),
+                             out_specs=(P("seed"), P("seed")), check_vma=False)(state, batch)
+
+    if mesh is not None and parallel.has_seeds(mesh):
+        return jax.jit(seeds_step, donate_argnums=0)
 
     def train_step(state, batch):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -112,11 +173,24 @@ def make_train_step(loss_fn: Callable, mesh=None) -> Callable:
     return jax.jit(train_step, donate_argnums=0)
 
 
-def make_eval_step(loss_fn: Callable) -> Callable:
+def make_eval_step(loss_fn: Callable, mesh=None) -> Callable:
     """``eval_step(params, batch, carry) -> (sums, carry)``, jit-compiled, no dropout.
 
     ``sums``: ``float32[]`` metric sums of ``batch`` (rows of weight 0 count for nothing);
-    ``carry``: the model state after the batch (``None`` for models without one)."""
+    ``carry``: the model state after the batch (``None`` for models without one). On a
+    ``mesh`` with seeds, ``params`` are stacked ``[K, ...]``, every seed scores the same
+    ``batch``, the sums are ``float32[K]`` and ``carry`` must be ``None``."""
+    if mesh is not None and parallel.has_seeds(mesh):
+        def local(params, batch):
+            def one(p):
+                _, (sums, _) = loss_fn(p, batch, jax.random.PRNGKey(0), False)
+                return {k: sums[k] for k in ("loss", "correct", "count") if k in sums}
+
+            return jax.tree.map(lambda v: jax.lax.psum(v, "data"), jax.lax.map(one, params))
+
+        step = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P("seed"), P("data")), out_specs=P("seed"),
+                                     check_vma=False))
+        return lambda params, batch, carry: (step(params, batch), None)
 
     def eval_step(params, batch, carry):
         if carry is not None:
@@ -160,21 +234,22 @@ class _Pace:
 
 
 def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step=None,
-             carry=None, desc: str = "eval") -> dict:
+             carry=None, desc: str = "eval") -> dict | list[dict]:
     """Mean metrics of ``params`` over every example of ``data`` (padding rows weigh 0).
 
     Give ``loss_fn`` or a compiled ``eval_step`` (:func:`make_eval_step`). Returns host
-    floats: ``loss``, ``count`` and, for classifiers, ``accuracy`` (see :func:`finalize`)."""
+    floats: ``loss``, ``count`` and, for classifiers, ``accuracy`` (see :func:`finalize`); on a
+    ``mesh`` with seeds (``params`` stacked ``[K, ...]``), a list of K such dicts."""
     mesh = mesh or parallel.make_mesh()
-    eval_step = eval_step or make_eval_step(loss_fn)
-    params = parallel.replicate(params, mesh)
+    eval_step = eval_step or make_eval_step(loss_fn, mesh)
+    params = parallel.place_state(params, mesh)
     acc, pace = None, _Pace()
     for batch in tqdm(parallel.feed(data, mesh), total=len(data), desc=desc, leave=False, mininterval=2,
                       disable=not parallel.is_main()):
         sums, carry = eval_step(params, batch, carry)
         acc = _add(acc, {k: sums[k] for k in ("loss", "correct", "count") if k in sums})
         pace(acc)
-    return finalize(acc)
+    return finalize_seeds(acc) if parallel.has_seeds(mesh) else finalize(acc)
 
 
 @dataclasses.dataclass
@@ -210,7 +285,7 @@ class LoopState:
 
     def save(self, checkpointer, meta: dict) -> None:
         """One checkpoint of this position with ``meta`` (config, vocab, ...) beside it."""
-        sums = ({k: float(v) for k, v in jax.device_get(self.partial).items()}
+        sums = ({k: np.asarray(v, np.float64).tolist() for k, v in jax.device_get(self.partial).items()}
                 if (self.partial and self.batch) else None)
         checkpointer.save(self.state, {**meta, "epoch": self.epoch, "batch": self.batch,
                                        "history": self.history, "partial": sums})
@@ -376,8 +451,8 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, valid_fn: C
     run = run or Run()
     mesh = mesh or parallel.make_mesh()
     loop = state if isinstance(state, LoopState) else LoopState(state)
-    loop.state = parallel.replicate(loop.state, mesh)
-    train_step, eval_step = make_train_step(loss_fn, mesh), make_eval_step(loss_fn)
+    loop.state = parallel.place_state(loop.state, mesh)
+    train_step, eval_step = make_train_step(loss_fn, mesh), make_eval_step(loss_fn, mesh)
     hooks = [*callbacks, *run.hooks()]
     with _interrupts() as interrupted:
         for h in hooks:
@@ -388,10 +463,14 @@ def fit(state, train, loss_fn: Callable, epochs: int, *, valid=None, valid_fn: C
             metrics = train_epoch(loop, train, train_step, mesh=mesh, hooks=hooks, run=run,
                                   interrupted=interrupted, desc=f"{desc} {loop.epoch + 1}/{epochs}")
             if valid_fn is not None:
-                metrics.update(valid_fn(loop.state))
+                held = valid_fn(loop.state)
             elif valid is not None:
-                metrics.update({f"valid_{k}": v for k, v in evaluate(
-                    loop.state.params, valid, mesh=mesh, eval_step=eval_step).items() if k != "count"})
+                held = evaluate(loop.state.params, valid, mesh=mesh, eval_step=eval_step)
+                held = ([{f"valid_{k}": v for k, v in m.items() if k != "count"} for m in held]
+                        if isinstance(held, list) else {f"valid_{k}": v for k, v in held.items() if k != "count"})
+            else:
+                held = {}
+            merge_seeds(metrics, held) if isinstance(held, list) else metrics.update(held)
             metrics["wall_time_s"] = time.time() - loop.started
             loop.end_epoch(metrics)
             stop = False
@@ -417,7 +496,7 @@ def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Ite
     run = run or Run()
     n = len(data)
     cut = loop.cut_record
-    acc = (parallel.replicate({k: np.float32(v) for k, v in jax.device_get(loop.partial).items()}, mesh)
+    acc = (parallel.replicate({k: np.asarray(v, np.float32) for k, v in jax.device_get(loop.partial).items()}, mesh)
            if (loop.partial and loop.batch) else None)
     t0, seen, before = time.time(), 0, loop.train_s
     if cut is not None:  # the budget-cut record being finished: its time and rows count
@@ -434,7 +513,7 @@ def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Ite
             acc = loop.partial = _add(acc, sums)
             pace(acc)
             loop.batch += 1
-            seen += batch["weights"].shape[0]  # global rows
+            seen += batch["weights"].size  # global rows (of every seed)
             loop.train_s = before + time.time() - t0
             bar.update(1)
             read = loop.batch % run.log_every == 0 or loop.batch == n
@@ -459,25 +538,28 @@ def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Ite
             h.on_interrupt(loop)
         raise
     bar.close()
-    metrics = {"epoch": loop.epoch + 1, "step": int(jax.device_get(loop.state.step)),
+    metrics = {"epoch": loop.epoch + 1, "step": step_of(loop.state),
                "train_time_s": time.time() - t0}
     loop.train_s = before + metrics["train_time_s"]
     if loop.batch < n:
         metrics["epoch_fraction"] = loop.batch / n
     if acc is not None:
-        metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
+        if parallel.has_seeds(mesh):
+            merge_seeds(metrics, [{f"train_{k}": v for k, v in m.items() if k != "count"} for m in finalize_seeds(acc)])
+        else:
+            metrics.update({f"train_{k}": v for k, v in finalize(acc).items() if k != "count"})
         metrics["train_samples_per_s"] = seen / metrics["train_time_s"]
     return metrics
 
 
 def _check_finite(host: dict, loop: LoopState, run: Run, bar, samples_per_s: float) -> None:
     """At a metrics read: stop on a non-finite loss or gradient, else show the running means."""
-    if host["nonfinite"] > 0:
+    if np.any(host["nonfinite"] > 0):
         where = f" in {run.checkpointer.directory}" if run.checkpointer is not None else ""
         raise SeqjaxError(
-            f"non-finite loss or gradient at epoch {loop.epoch + 1}, step {int(jax.device_get(loop.state.step))}; "
+            f"non-finite loss or gradient at epoch {loop.epoch + 1}, step {step_of(loop.state)}; "
             f"stopped. The last good checkpoint is kept{where}; lower the learning rate or add --clip")
-    m = finalize(host)
+    m = finalize({k: np.mean(v) for k, v in host.items()})  # a run of several seeds: their mean
     bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}", sps=f"{samples_per_s:.0f}")
 
 

@@ -85,24 +85,44 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
                           f"same --coordinator and --num-processes and check the address") from None
 
 
-def make_mesh(devices=None) -> Mesh:
-    """A 1-D ``"data"`` mesh over ``devices`` (default: all devices of all processes).
+def make_mesh(devices=None, seeds: int = 0) -> Mesh:
+    """A 1-D ``"data"`` mesh over ``devices`` (default: all devices of all processes); with
+    ``seeds`` (a run of several seeds, :mod:`seqjax.train.seeds`) a 2-D ``("seed", "data")`` mesh.
 
     Devices are ordered by process, so each process's devices hold one contiguous block of
-    every batch's rows.
+    every batch's rows. The seed axis takes the largest share of the devices that divides
+    ``seeds`` (one process: each device then trains whole seeds, no gradient all-reduce); the
+    data axis the rest. With several processes the seed axis has size 1: every process holds
+    every seed and its own rows of each seed's batch, as in a one-seed run.
     """
     devices = jax.devices() if devices is None else devices
-    return Mesh(np.array(sorted(devices, key=lambda d: (d.process_index, d.id))), ("data",))
+    ordered = np.array(sorted(devices, key=lambda d: (d.process_index, d.id)))
+    if not seeds:
+        return Mesh(ordered, ("data",))
+    n = ordered.size
+    s = 1 if jax.process_count() > 1 else max(k for k in range(1, n + 1) if n % k == 0 and seeds % k == 0)
+    return Mesh(ordered.reshape(s, n // s), ("seed", "data"))
+
+
+def has_seeds(mesh: Mesh) -> bool:
+    """Whether ``mesh`` lays out a run of several seeds (:func:`make_mesh` with ``seeds``)."""
+    return "seed" in mesh.axis_names
+
+
+def data_size(mesh: Mesh) -> int:
+    """Devices a batch's rows are split over (the ``"data"`` axis)."""
+    return mesh.shape["data"]
 
 
 def process_rows(mesh: Mesh, batch_size: int) -> slice:
     """The rows ``[start, stop)`` of a ``[batch_size, ...]`` global batch held by this process."""
-    n = mesh.devices.size
+    n = data_size(mesh)
     if batch_size % n:
         raise SeqjaxError(f"batch size {batch_size} is not divisible by the {n} devices; "
                           f"use --batch-size a multiple of {n}")
     per = batch_size // n
-    mine = sorted(i for i, d in enumerate(mesh.devices.flat) if d.process_index == jax.process_index())
+    rows = mesh.devices.reshape(-1, n)  # [seed groups, data]: every group splits the rows alike
+    mine = sorted({i for g in rows for i, d in enumerate(g) if d.process_index == jax.process_index()})
     if mine != list(range(mine[0], mine[-1] + 1)):
         raise SeqjaxError("this process's devices are not contiguous in the mesh; build it with make_mesh()")
     return slice(mine[0] * per, (mine[-1] + 1) * per)
@@ -124,7 +144,17 @@ def replicate(tree, mesh: Mesh):
     initialised from the same seed, a restored checkpoint); leaves already replicated over
     ``mesh`` are kept as they are.
     """
-    sharding = NamedSharding(mesh, P())
+    return _place(tree, NamedSharding(mesh, P()))
+
+
+def place_state(tree, mesh: Mesh):
+    """A train state (or its params) on ``mesh``: replicated (:func:`replicate`), or, on a
+    mesh with seeds, every leaf ``[K, ...]`` split over the ``"seed"`` axis (each device holds
+    its own seeds) and replicated over ``"data"``."""
+    return _place(tree, NamedSharding(mesh, P("seed") if has_seeds(mesh) else P()))
+
+
+def _place(tree, sharding: NamedSharding):
     if jax.process_count() == 1:
         return jax.device_put(tree, sharding)
 
@@ -136,32 +166,37 @@ def replicate(tree, mesh: Mesh):
     return jax.tree.map(put, tree)
 
 
-def shard_batch(batch: dict, mesh: Mesh, global_size: int | None = None) -> dict:
+def shard_batch(batch: dict, mesh: Mesh, global_size: int | None = None, seeds: bool = False) -> dict:
     """Split a batch of numpy arrays across the ``"data"`` axis of ``mesh``.
 
     Args:
-      batch: ``{name: [rows, ...]}``; non-arrays pass through.
+      batch: ``{name: [rows, ...]}``, or with ``seeds`` ``{name: [K, rows, ...]}`` (one batch per
+        seed, split over ``"seed"`` and ``"data"``); non-arrays pass through. On a mesh with
+        seeds a batch without them (evaluation: every seed scores the same rows) is replicated
+        over ``"seed"``.
       global_size: ``None``: ``batch`` is the whole global batch (every process holds it all and
         contributes its own rows). An int: ``batch`` holds only this process's rows
         (:func:`process_rows` of a global batch of ``global_size``).
     Returns:
-      ``{name: jax.Array [global rows, ...]}`` sharded on the leading axis.
+      ``{name: jax.Array [global rows, ...]}`` (``[K, global rows, ...]``) sharded on the rows.
     Raises:
       SeqjaxError: if the global batch size is not divisible by the number of devices
         (batches carry weight-0 padding rows, so choose a batch size that is a multiple of it).
     """
-    sharding = NamedSharding(mesh, P("data"))
+    sharding = NamedSharding(mesh, P("seed", "data") if seeds else P("data"))
+    axis = 1 if seeds else 0
     out = {}
     for k, v in batch.items():
         if v is None or not isinstance(v, np.ndarray):
             out[k] = v
             continue
-        size = global_size if global_size is not None else v.shape[0]
+        size = global_size if global_size is not None else v.shape[axis]
         rows = process_rows(mesh, size)  # also checks divisibility
+        shape = (*v.shape[:axis], size, *v.shape[axis + 1:])
         if global_size is not None:
-            out[k] = jax.make_array_from_process_local_data(sharding, v, (size, *v.shape[1:]))
+            out[k] = jax.make_array_from_process_local_data(sharding, v, shape)
         elif jax.process_count() > 1:
-            out[k] = jax.make_array_from_process_local_data(sharding, v[rows], v.shape)
+            out[k] = jax.make_array_from_process_local_data(sharding, v[(slice(None),) * axis + (rows,)], shape)
         else:
             out[k] = jax.device_put(v, sharding)
     return out
@@ -172,15 +207,17 @@ def feed(data, mesh: Mesh, epoch: int = 0, start: int = 0):
 
     With several processes, a dataset whose ``batches`` takes ``rows=`` (every
     :mod:`seqjax.data.batching` class) prepares only this process's rows of each batch; any
-    other dataset yields whole global batches, of which each process keeps its rows.
+    other dataset yields whole global batches, of which each process keeps its rows. A dataset
+    with a ``seeds`` attribute (:class:`seqjax.train.seeds.SeedBatches`) yields one batch per seed.
     """
+    seeds = bool(getattr(data, "seeds", None))
     if jax.process_count() > 1 and "rows" in inspect.signature(data.batches).parameters:
         rows = process_rows(mesh, data.batch_size)
         for batch in data.batches(epoch, start, rows=rows):
-            yield shard_batch(batch, mesh, global_size=data.batch_size)
+            yield shard_batch(batch, mesh, global_size=data.batch_size, seeds=seeds)
     else:
         for batch in data.batches(epoch, start):
-            yield shard_batch(batch, mesh)
+            yield shard_batch(batch, mesh, seeds=seeds)
 
 
 def agree(*flags: bool) -> tuple[bool, ...]:

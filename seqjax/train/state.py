@@ -34,6 +34,15 @@ class TrainState(flax.struct.PyTreeNode):
                             opt_state=opt_state)
 
 
+def step_of(state) -> int:
+    """The step count of ``state`` as a host int (a run of several seeds holds one per seed, all
+    equal: :mod:`seqjax.train.seeds`)."""
+    import jax
+    import numpy as np
+
+    return int(np.max(jax.device_get(state.step)))
+
+
 def make_optimizer(name: str, lr: float, clip: float = 0.0, schedule: str = "constant",
                    total_steps: int = 0) -> optax.GradientTransformation:
     """``name`` in {rmsprop (PyTorch semantics), adam, sgd}; optional global-norm clip and cosine decay."""
