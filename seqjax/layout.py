@@ -18,8 +18,9 @@ IMDB fasttext              741                         504
 =========================  ==========================  ============================
 
 So :func:`cpu_device_count` gives one device per core to the recurrent models (charlm and the
-IMDB rnn / lstm / bilstm, training and evaluation) and to every run of several seeds (each core
-then trains whole seeds: ``results/benchmarks/seeds.json``), and one device to the rest (the CNN
+IMDB rnn / lstm / bilstm, training and evaluation) and to every run whose seeds divide evenly
+over the cores (each core then trains whole seeds: ``results/benchmarks/seeds.json``; 5 seeds
+on 2 cores would split each batch again, and follow the one-seed rule), and one device to the rest (the CNN
 and FastText with one seed, embeddings, word2vec, sampling and prediction, which are latency- or
 gather-bound). ``--cpu-devices N`` or ``$SEQJAX_CPU_DEVICES`` override it; the choice and its
 reason are recorded in every results JSON (``machine.layout``, :func:`chosen`).
@@ -60,7 +61,7 @@ def cpu_device_count(part: str, verb: str = "", model: str = "", seeds: int = 1,
     trains = verb in ("train", "evaluate")
     if part == "charlm" and verb == "train":
         return n, "char-LM: a recurrence runs faster with one device per core"
-    if part == "imdb" and trains and seeds > 1:
+    if part == "imdb" and trains and seeds > 1 and seeds % n == 0:
         return n, f"{seeds} seeds: each core trains whole seeds"
     if part == "imdb" and trains and model in RECURRENT_IMDB:
         return n, f"imdb {model}: a recurrence runs faster with one device per core"

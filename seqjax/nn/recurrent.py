@@ -79,18 +79,62 @@ def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, 
       ``(outputs float32[T, B, H] | None, final carry)``: outputs are zero where masked and the
       carry is frozen past each sequence's length (the state at ``length - 1``).
     """
-    projection = projection or default_projection(kind, x_TBF.shape[-1], w_hh.shape[1])
+    return _run(kind, x_TBF, mask_TB, (w_ih, w_hh, b_ih, b_hh), tuple(carry), unroll, emit, projection,
+                backward, None)
+
+
+def scan_bidirectional(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, w_hh, b_ih, b_hh,
+                       carry: Carry, unroll: int = 1, emit: bool = True, projection: str | None = None,
+                       backward: str = "hoisted", step_matmul: str = "dots"
+                       ) -> tuple[tuple[jnp.ndarray, jnp.ndarray] | None, Carry]:
+    """Both directions of a bidirectional layer over ``x_TBF float32[T, B, F]`` in one ``lax.scan``.
+
+    Step ``s`` advances the forward direction at time ``s`` and the reverse direction at time
+    ``T - 1 - s``: the reverse direction reads the input flipped in time with the mask flipped
+    too, so each row's padding comes first, where its carry stays the initial one, and its
+    first real step is the row's last token — each sequence reversed within its own length, as
+    :func:`reverse_within_lengths` does for the two-scan layer, without a gather.
+
+    Args:
+      mask_TB: ``bool[T, B]`` (False past each length) or ``None`` (every step real).
+      w_ih, w_hh, b_ih, b_hh: ``float32[2, G, F]``, ``[2, G, H]``, ``[2, G]``, ``[2, G]``: each
+        direction's PyTorch-layout weights, forward first.
+      carry: the initial states, ``(h,)`` or ``(h, c)``, each ``float32[2, B, H]`` (forward first).
+      unroll, emit, projection, backward: as :func:`scan_cell`.
+      step_matmul: how a step multiplies both directions: ``"dots"`` — one ``[B, K] @ [K, G]``
+        matmul per direction, independent ops in one loop body; ``"batched"`` — one batched
+        matmul over the direction axis, ``[2, B, K] @ [2, K, G]``.
+
+    Returns:
+      ``((forward, reverse) outputs, each float32[T, B, H] in time order | None, final carry)``,
+      the final carry ``(h,)`` or ``(h, c)``, each ``float32[2, B, H]``. Outputs are zero past
+      each length; a direction's final state is its state after its last real step.
+    """
+    if step_matmul not in _STEP_MATMULS:
+        raise ValueError(f"step_matmul {step_matmul!r}: choose {', '.join(_STEP_MATMULS)}")
+    x_TDBF = jnp.stack([x_TBF, x_TBF[::-1]], axis=1)
+    mask_TDB = None if mask_TB is None else jnp.stack([mask_TB, mask_TB[::-1]], axis=1)
+    y_TDBH, carry = _run(kind, x_TDBF, mask_TDB, (w_ih, w_hh, b_ih, b_hh), tuple(carry), unroll, emit,
+                         projection, backward, step_matmul)
+    return (None if y_TDBH is None else (y_TDBH[:, 0], y_TDBH[::-1, 1])), carry
+
+
+def _run(kind, x, mask, weights, carry, unroll, emit, projection, backward, step_matmul):
+    """:func:`scan_cell` (``step_matmul`` None) or :func:`scan_bidirectional`'s stacked loop
+    (``x float32[T, 2, B, F]``, ``mask bool[T, 2, B]``) with the projection and backward pass
+    chosen and checked."""
+    projection = projection or default_projection(kind, x.shape[-1], weights[1].shape[-1])
     if projection not in ("fused", "separate", "hoisted"):
         raise ValueError(f"projection {projection!r}: choose fused, separate or hoisted")
     if kind == "gru" and projection == "fused":
         projection = "separate"  # gru needs W_hn h + b_hn on its own
     if backward == "autodiff":
-        out, carry, _ = _forward(kind, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, tuple(carry),
-                                 emit, projection, unroll, save=False)
+        out, carry, _ = _forward(kind, x, mask, *weights, carry, emit, projection, unroll, save=False,
+                                 step_matmul=step_matmul)
         return out, carry
     if backward != "hoisted":
         raise ValueError(f"backward {backward!r}: choose hoisted or autodiff")
-    return _recurrence(kind, emit, projection, unroll, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, tuple(carry))
+    return _recurrence(kind, emit, projection, unroll, step_matmul, x, mask, *weights, carry)
 
 
 def default_projection(kind: str, features: int, hidden: int) -> str:
@@ -98,6 +142,26 @@ def default_projection(kind: str, features: int, hidden: int) -> str:
     fastest one at the lab's shapes in ``benchmarks/recurrence.py``
     (results/benchmarks/recurrence.json)."""
     return "fused" if 8 * features <= hidden and kind != "gru" else "separate"
+
+
+def _matmul_per_direction(a_DBK: jnp.ndarray, w_DKG: jnp.ndarray) -> jnp.ndarray:
+    """``a_DBK float32[..., D, B, K] @ w_DKG float32[D, K, G]`` direction by direction: ``D``
+    independent matmuls, stacked to ``float32[..., D, B, G]``."""
+    return jnp.stack([a_DBK[..., d, :, :] @ w_DKG[d] for d in range(w_DKG.shape[0])], axis=-3)
+
+
+def _matmul_batched(a_DBK: jnp.ndarray, w_DKG: jnp.ndarray) -> jnp.ndarray:
+    """``a_DBK float32[..., D, B, K] @ w_DKG float32[D, K, G]`` as one batched matmul:
+    ``float32[..., D, B, G]``."""
+    return jnp.einsum("...dbk,dkg->...dbg", a_DBK, w_DKG)
+
+
+_STEP_MATMULS = {"dots": _matmul_per_direction, "batched": _matmul_batched}
+
+
+def _step_matmul(step_matmul: str | None):
+    """The product of the loop: ``jnp.matmul`` for one direction, else ``_STEP_MATMULS[step_matmul]``."""
+    return jnp.matmul if step_matmul is None else _STEP_MATMULS[step_matmul]
 
 
 # --- the recurrence with a backward pass that keeps only the sequential part in the loop ----------
@@ -112,107 +176,121 @@ def default_projection(kind: str, features: int, hidden: int) -> str:
 # computed in the same fused elementwise pass as the gates, so the reverse loop does one matmul and
 # a few multiply-adds per step. The benchmark that backs this: ``benchmarks/recurrence.py``
 # (results/benchmarks/recurrence.json), hoisted against autodiff at the lab's shapes.
+#
+# The same code runs both directions of a bidirectional layer in one loop (step_matmul not None):
+# every array then has a direction axis D = 2 before the batch axis (x [T, D, B, F], carry
+# [D, B, H], weights [D, G, ...]), the per-step products are `_STEP_MATMULS[step_matmul]`, and the
+# weight gradients after the loop are computed direction by direction.
 
 
-def _forward(kind, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unroll, save):
-    """The masked scan forward: ``(out float32[T, B, H] | None, final carry, residuals)``. With
-    ``save``, the residuals are the stacked arrays the backward pass needs: ``hprev [T, B, H]``
-    (the state each step read) and each cell's local derivatives; else ``None``.
+def _forward(kind, x, mask, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unroll, save, step_matmul=None):
+    """The masked scan forward of ``x float32[T, B, F]`` (``mask bool[T, B] | None``), or of
+    ``x float32[T, D, B, F]`` with a direction axis (``mask bool[T, D, B]``, weights with a
+    leading ``D``, carries ``[D, B, H]``) when ``step_matmul`` names a product.
+
+    Returns ``(out float32[T, (D,) B, H] | None, final carry, residuals)``. With ``save``, the
+    residuals are the stacked arrays the backward pass needs: ``hprev [T, (D,) B, H]`` (the
+    state each step read) and each cell's local derivatives; else ``None``.
 
     Inside the step the gates keep the bare symbols of the cell's equations (``i, f, g, o``).
     """
+    mm = _step_matmul(step_matmul)
+    w_ih_T, w_hh_T = jnp.swapaxes(w_ih, -1, -2), jnp.swapaxes(w_hh, -1, -2)
+    b_x = (b_ih + b_hh if kind != "gru" else b_ih)[..., None, :]  # [(D,) 1, G]
+    b_h = b_hh[..., None, :]
     if projection == "hoisted":
-        T, B, F = x_TBF.shape
-        b_x = b_ih + b_hh if kind != "gru" else b_ih
-        xs_TB = (x_TBF.reshape(T * B, F) @ w_ih.T + b_x[None, :]).reshape(T, B, -1)  # gx [T, B, G]
-        w_hh_T = w_hh.T
+        xs = mm(x, w_ih_T) + b_x[None]  # gx [T, (D,) B, G]
 
         def project(gx_BG, h_BH):
             if kind == "gru":
-                return gx_BG, h_BH @ w_hh_T + b_hh[None, :]
-            return gx_BG + h_BH @ w_hh_T, None
+                return gx_BG, mm(h_BH, w_hh_T) + b_h
+            return gx_BG + mm(h_BH, w_hh_T), None
     elif projection == "fused":
-        xs_TB = x_TBF
-        W = jnp.concatenate([w_ih, w_hh], axis=1).T  # [F + H, G]
-        b = (b_ih + b_hh)[None, :]
+        xs = x
+        W = jnp.swapaxes(jnp.concatenate([w_ih, w_hh], axis=-1), -1, -2)  # [(D,) F + H, G]
 
         def project(x_BF, h_BH):
-            return jnp.concatenate([x_BF, h_BH], axis=1) @ W + b, None
+            return mm(jnp.concatenate([x_BF, h_BH], axis=-1), W) + b_x, None
     else:
-        xs_TB = x_TBF
-        w_ih_T, w_hh_T = w_ih.T, w_hh.T
-        b_x = (b_ih + b_hh if kind != "gru" else b_ih)[None, :]
+        xs = x
 
         def project(x_BF, h_BH):
             if kind == "gru":
-                return x_BF @ w_ih_T + b_x, h_BH @ w_hh_T + b_hh[None, :]
-            return x_BF @ w_ih_T + b_x + h_BH @ w_hh_T, None
+                return mm(x_BF, w_ih_T) + b_x, mm(h_BH, w_hh_T) + b_h
+            return mm(x_BF, w_ih_T) + b_x + mm(h_BH, w_hh_T), None
 
-    def body(c, xs):
-        x_t, m_B = xs
+    def body(c, xs_t):
+        x_t, m_B = xs_t
         h_BH = c[0]
         a_BG, ah_BG = project(x_t, h_BH)
-        if kind == "lstm":
-            i, f, g, o = jnp.split(a_BG, 4, axis=-1)
-            i, f, o, g = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jax.nn.sigmoid(o), jnp.tanh(g)
-            c_new_BH = f * c[1] + i * g
-            tc = jnp.tanh(c_new_BH)
-            h_new_BH = o * tc
-            new = (h_new_BH, c_new_BH)
-            # dZ = coef * [dc', dc', dc', dh'] with dc' = dc + dh' * k;  dc_prev = dc' * f
-            res = (jnp.concatenate([g * i * (1 - i), c[1] * f * (1 - f), i * (1 - g * g),
-                                    tc * o * (1 - o)], axis=-1), o * (1 - tc * tc), f) if save else ()
-        elif kind == "rnn":
-            h_new_BH = jnp.tanh(a_BG)
-            new = (h_new_BH,)
-            res = (1 - h_new_BH * h_new_BH,) if save else ()  # dZ = dh' * coef
-        else:
-            xr, xz, xn = jnp.split(a_BG, 3, axis=-1)
-            hr, hz, hn = jnp.split(ah_BG, 3, axis=-1)
-            r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
-            n = jnp.tanh(xn + r * hn)
-            h_new_BH = (1 - z) * n + z * h_BH
-            new = (h_new_BH,)
-            # d(gx) = dh' * [cr, cz, cn], d(gh) = dh' * [cr, cz, cn * r], dh_prev = d(gh) W_hh + dh' z
-            cn = (1 - z) * (1 - n * n)
-            res = (jnp.concatenate([cn * hn * r * (1 - r), (h_BH - n) * z * (1 - z), cn * r], axis=-1),
-                   cn, z) if save else ()
+        new, h_new_BH, res = _gates(kind, a_BG, ah_BG, c, save)
         if m_B is not None:
-            m_B1 = m_B[:, None]
+            m_B1 = m_B[..., None]
             new = tuple(jnp.where(m_B1, n_, o_) for n_, o_ in zip(new, c))
             y_BH = jnp.where(m_B1, h_new_BH, 0.0) if emit else None
         else:
             y_BH = h_new_BH if emit else None
         return new, (y_BH, (h_BH,) + res if save else None)
 
-    carry, (out_TBH, res) = jax.lax.scan(body, carry, (xs_TB, mask_TB), unroll=unroll)
+    carry, (out_TBH, res) = jax.lax.scan(body, carry, (xs, mask), unroll=unroll)
     return out_TBH, carry, res
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
-def _recurrence(kind, emit, projection, unroll, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
-    out_TBH, carry, _ = _forward(kind, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unroll,
-                                 save=False)
-    return out_TBH, carry
+def _gates(kind, a_BG, ah_BG, c, save):
+    """One step of cell ``kind`` from its pre-activations ``a_BG float32[(D,) B, G]`` (for the
+    gru the input part, with ``ah_BG`` the hidden part) and carry ``c``: ``(new carry, h',
+    residuals)``, the residuals (with ``save``) the local derivatives :func:`_recurrence_bwd`
+    multiplies by."""
+    if kind == "lstm":
+        i, f, g, o = jnp.split(a_BG, 4, axis=-1)
+        i, f, o, g = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jax.nn.sigmoid(o), jnp.tanh(g)
+        c_new_BH = f * c[1] + i * g
+        tc = jnp.tanh(c_new_BH)
+        h_new_BH = o * tc
+        # dZ = coef * [dc', dc', dc', dh'] with dc' = dc + dh' * k;  dc_prev = dc' * f
+        res = (jnp.concatenate([g * i * (1 - i), c[1] * f * (1 - f), i * (1 - g * g),
+                                tc * o * (1 - o)], axis=-1), o * (1 - tc * tc), f) if save else ()
+        return (h_new_BH, c_new_BH), h_new_BH, res
+    if kind == "rnn":
+        h_new_BH = jnp.tanh(a_BG)
+        return (h_new_BH,), h_new_BH, ((1 - h_new_BH * h_new_BH,) if save else ())  # dZ = dh' * coef
+    h_BH = c[0]
+    xr, xz, xn = jnp.split(a_BG, 3, axis=-1)
+    hr, hz, hn = jnp.split(ah_BG, 3, axis=-1)
+    r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * hn)
+    h_new_BH = (1 - z) * n + z * h_BH
+    # d(gx) = dh' * [cr, cz, cn], d(gh) = dh' * [cr, cz, cn * r], dh_prev = d(gh) W_hh + dh' z
+    cn = (1 - z) * (1 - n * n)
+    res = (jnp.concatenate([cn * hn * r * (1 - r), (h_BH - n) * z * (1 - z), cn * r], axis=-1),
+           cn, z) if save else ()
+    return (h_new_BH,), h_new_BH, res
 
 
-def _recurrence_fwd(kind, emit, projection, unroll, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry):
-    out_TBH, final, res = _forward(kind, x_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unroll,
-                                   save=True)
-    return (out_TBH, final), (x_TBF, mask_TB, w_ih, w_hh, res)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _recurrence(kind, emit, projection, unroll, step_matmul, x, mask, w_ih, w_hh, b_ih, b_hh, carry):
+    out, carry, _ = _forward(kind, x, mask, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unroll,
+                             save=False, step_matmul=step_matmul)
+    return out, carry
 
 
-def _recurrence_bwd(kind, emit, projection, unroll, saved, cotangents):
-    x_TBF, mask_TB, w_ih, w_hh, res = saved
-    d_out_TBH, d_final = cotangents
-    T, B, F = x_TBF.shape
-    H = w_hh.shape[1]
+def _recurrence_fwd(kind, emit, projection, unroll, step_matmul, x, mask, w_ih, w_hh, b_ih, b_hh, carry):
+    out, final, res = _forward(kind, x, mask, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unroll,
+                               save=True, step_matmul=step_matmul)
+    return (out, final), (x, mask, w_ih, w_hh, res)
+
+
+def _recurrence_bwd(kind, emit, projection, unroll, step_matmul, saved, cotangents):
+    x, mask, w_ih, w_hh, res = saved
+    d_out, d_final = cotangents
+    mm = _step_matmul(step_matmul)
+    D = None if step_matmul is None else w_ih.shape[0]
 
     def body(dc, xs):
         dy_BH, m_B, r = xs
         dh_BH = dc[0] if dy_BH is None else dc[0] + dy_BH
         if m_B is not None:  # past the length the state passed through untouched
-            m_B1 = m_B[:, None]
+            m_B1 = m_B[..., None]
             dh_new_BH, skip = jnp.where(m_B1, dh_BH, 0.0), tuple(jnp.where(m_B1, 0.0, d) for d in dc)
         else:
             dh_new_BH, skip = dh_BH, None
@@ -220,22 +298,43 @@ def _recurrence_bwd(kind, emit, projection, unroll, saved, cotangents):
             coef, k, f = r
             dc_new_BH = dh_new_BH * k + (dc[1] if m_B is None else jnp.where(m_B1, dc[1], 0.0))
             dz_BG = coef * jnp.concatenate([dc_new_BH, dc_new_BH, dc_new_BH, dh_new_BH], axis=-1)
-            prev = (dz_BG @ w_hh, dc_new_BH * f)
+            prev = (mm(dz_BG, w_hh), dc_new_BH * f)
             emitted = dz_BG
         elif kind == "rnn":
             dz_BG = dh_new_BH * r[0]
-            prev, emitted = (dz_BG @ w_hh,), dz_BG
+            prev, emitted = (mm(dz_BG, w_hh),), dz_BG
         else:
             coef, _, z = r
             dgh_BG = coef * jnp.concatenate([dh_new_BH, dh_new_BH, dh_new_BH], axis=-1)
-            prev, emitted = (dgh_BG @ w_hh + dh_new_BH * z,), dh_new_BH
+            prev, emitted = (mm(dgh_BG, w_hh) + dh_new_BH * z,), dh_new_BH
         if skip is not None:
             prev = tuple(p + s for p, s in zip(prev, skip))
-        return prev, emitted
+        # one contiguous [T, B, G] per direction for the matmuls after the loop
+        return prev, (emitted if D is None else tuple(emitted[d] for d in range(D)))
 
-    # dZ_TBG: each step's pre-activation gradient ([T, B, H] for the gru: dh' itself)
-    d_carry0, dZ_TBG = jax.lax.scan(body, tuple(d_final), (d_out_TBH if emit else None, mask_TB, res[1:]),
-                                    reverse=True, unroll=unroll)
+    # dZ: each step's pre-activation gradient ([T, B, H] for the gru: dh' itself), per direction
+    d_carry0, dZ = jax.lax.scan(body, tuple(d_final), (d_out if emit else None, mask, res[1:]),
+                                reverse=True, unroll=unroll)
+    if D is None:
+        dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(kind, x, res, dZ, w_ih)
+        return dx, None, dw_ih, dw_hh, db_ih, db_hh, d_carry0
+    per_direction = [_input_and_weight_grads(kind, x[:, d], tuple(r[:, d] for r in res), dZ[d], w_ih[d])
+                     for d in range(D)]
+    dx, dw_ih, dw_hh, db_ih, db_hh = zip(*per_direction)
+    return (jnp.stack(dx, axis=1), None, jnp.stack(dw_ih), jnp.stack(dw_hh), jnp.stack(db_ih), jnp.stack(db_hh),
+            d_carry0)
+
+
+_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+
+
+def _input_and_weight_grads(kind, x_TBF, res, dZ_TBG, w_ih):
+    """After the reverse loop, one direction's ``(dx float32[T, B, F], dw_ih [G, F], dw_hh
+    [G, H], db_ih [G], db_hh [G])`` from its input ``x_TBF``, forward residuals ``res``
+    (``hprev [T, B, H]`` first) and pre-activation gradients ``dZ_TBG``: matmuls over all
+    ``N = T*B`` rows."""
+    T, B, F = x_TBF.shape
+    H = res[0].shape[-1]
     N = T * B
     x_FN, h_HN = _rows_last(x_TBF), _rows_last(res[0])
     if kind == "gru":  # dZ holds dh' [T, B, H]; the gate gradients follow from the saved coefficients
@@ -249,10 +348,7 @@ def _recurrence_bwd(kind, emit, projection, unroll, saved, cotangents):
         dw_ih, dw_hh = _transposed(x_FN @ d_gx_NG, h_HN @ d_gx_NG)
         db_ih = db_hh = d_gx_NG.sum(0)
     dx_TBF = (d_gx_NG @ w_ih).reshape(T, B, F)
-    return dx_TBF, None, dw_ih, dw_hh, db_ih, db_hh, d_carry0
-
-
-_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+    return dx_TBF, dw_ih, dw_hh, db_ih, db_hh
 
 
 def _transposed(*dW_KG: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
@@ -282,6 +378,9 @@ class RNN(nn.Module):
       unroll: ``lax.scan`` unroll factor. dtype: compute dtype (params stay float32).
       backward: ``"hoisted"`` (the custom backward pass) or ``"autodiff"``; projection: ``None``
       (by shape), ``"fused"``, ``"separate"`` or ``"hoisted"``; see :func:`scan_cell`.
+      fuse_directions: with ``bidirectional``, run both directions of a layer in one loop
+      (:func:`scan_bidirectional`, the default); False runs two :func:`scan_cell` loops, the
+      reverse one on the input reversed within each length. Same parameters, same results.
 
     Call: ``(x float32[B, T, F], lengths int32[B] | None, initial=None, train=False,
     outputs=True)`` -> ``(outputs float32[B, T, 2H if bidirectional else H], finals)``, where
@@ -301,6 +400,7 @@ class RNN(nn.Module):
     dtype: Any = jnp.float32
     backward: str = "hoisted"
     projection: str | None = None
+    fuse_directions: bool = True
 
     def _params(self, suffix: str, in_features: int):
         """The four parameters of direction ``suffix`` (``weight_ih_{suffix}``, ...; see
@@ -322,21 +422,28 @@ class RNN(nn.Module):
         mask_TB = None if lengths is None else sequence_mask(lengths, T).T
         # the layer's input, time-major: the embedded tokens, then each layer's outputs
         h_TBF = jnp.swapaxes(x_BTF, 0, 1).astype(self.dtype)
-        finals, i = [], 0
+        finals = []
         D = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
-            outs_TBH = []
-            for d in range(D):
-                suffix = self.directions()[i]
-                w_ih, w_hh, b_ih, b_hh = (p.astype(self.dtype) for p in self._params(suffix, h_TBF.shape[-1]))
-                inp_TBF = _reverse(h_TBF, lengths) if d else h_TBF
-                carry = tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, self.dtype)
-                emit = outputs or layer < self.num_layers - 1
-                out_TBH, carry = scan_cell(self.cell, inp_TBF, mask_TB, w_ih, w_hh, b_ih, b_hh, carry, self.unroll,
-                                           emit, self.projection, self.backward)
-                outs_TBH.append(_reverse(out_TBH, lengths) if (d and emit) else out_TBH)
-                finals.append(carry)
-                i += 1
+            emit = outputs or layer < self.num_layers - 1
+            ids = range(layer * D, (layer + 1) * D)
+            weights = [tuple(p.astype(self.dtype) for p in self._params(self.directions()[i], h_TBF.shape[-1]))
+                       for i in ids]
+            carries = [tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, self.dtype)
+                       for i in ids]
+            if D == 2 and self.fuse_directions:
+                outs_TBH, carry = scan_bidirectional(
+                    self.cell, h_TBF, mask_TB, *(jnp.stack(w) for w in zip(*weights)),
+                    tuple(jnp.stack(c) for c in zip(*carries)), self.unroll, emit, self.projection, self.backward)
+                finals += [tuple(c[d] for c in carry) for d in range(D)]
+            else:
+                outs_TBH = []
+                for d in range(D):
+                    inp_TBF = _reverse(h_TBF, lengths) if d else h_TBF
+                    out_TBH, carry = scan_cell(self.cell, inp_TBF, mask_TB, *weights[d], carries[d], self.unroll,
+                                               emit, self.projection, self.backward)
+                    outs_TBH.append(_reverse(out_TBH, lengths) if (d and emit) else out_TBH)
+                    finals.append(carry)
             if not emit:
                 return None, finals
             h_TBF = jnp.concatenate(outs_TBH, axis=-1) if D == 2 else outs_TBH[0]

@@ -220,11 +220,14 @@ class _Pace:
     metric reads) then parks a pool thread while an all-reduce on the other one waits for its
     partner: every process hung (2 of 10 two-process runs here). Waiting for step ``k - 1``
     after dispatching step ``k`` keeps a few programs in flight and the host still prepares the
-    next batch while the devices compute. One process keeps its unbounded run-ahead.
+    next batch while the devices compute. One process with several devices (the CPU split into
+    one device per core, :mod:`seqjax.layout`) hangs the same way: 80 data-parallel char-LSTM
+    steps dispatched without a wait stopped in an all-reduce's rendezvous
+    (``benchmarks/seeds.py``), so it is paced too; one device keeps its unbounded run-ahead.
     """
 
     def __init__(self):
-        self.on, self.last = jax.process_count() > 1, None
+        self.on, self.last = jax.device_count() > 1, None
 
     def __call__(self, out):
         if self.on:
