@@ -90,6 +90,7 @@ def charlm_section() -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p, r in rows:
         c = r["config"]
+        acc = _spread_cell(r, "test_accuracy", True) if "aggregate" in r else f"**{100 * r['test_accuracy']:.2f} %**"
         out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {c['cell']} | {c['layers']} | {c['objective']} | "
                    f"{len(r['history'])} | {r['train_steps']:,} | **{r['heldout_bpc']:.3f}** | "
                    f"{r.get('markov_order1_bpc', float('nan')):.3f} | {r.get('markov_order3_bpc', float('nan')):.3f} | "
@@ -131,7 +132,8 @@ def imdb_section() -> list[str]:
         diffs += [f"gradient norm clipped at {c['clip']:g}"] if c.get("clip") else []
         done = sum({h["epoch"]: h.get("epoch_fraction", 1.0) for h in r["history"]}.values())
         diffs += [f"{done:.2f} of {c['epochs']} epochs trained (time budget)"] if done < c["epochs"] else []
-        out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {Path(r['vectors']).parent.name + '/' if '/' in r['vectors'] else ''}{Path(r['vectors']).name} | **{100 * r['test_accuracy']:.2f} %** | "
+        acc = _spread_cell(r, "test_accuracy", True) if "aggregate" in r else f"**{100 * r['test_accuracy']:.2f} %**"
+        out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {Path(r['vectors']).parent.name + '/' if '/' in r['vectors'] else ''}{Path(r['vectors']).name} | {acc} | "
                    f"{r['best_epoch']} | {sum(ep) / len(ep):.0f} | {fmt_time(r['wall_time_s'])} | "
                    f"{reference(m)} | {PUBLISHED['imdb_targets'].get(m, '—')} | {'; '.join(diffs) or '—'} | `{r['command']}` |")
     runs = {p.stem: r for p, r in rows}
@@ -413,6 +415,26 @@ def _one(pattern: str) -> dict | None:
     return got[0][1] if got else None
 
 
+def _spread_cell(r: dict, key: str, pct: bool) -> str:
+    """``mean ± std`` of ``key`` over a ``--seeds`` run's seeds, with n and the 95 % CI."""
+    a = r["aggregate"][key]
+    f = (lambda v: f"{100 * v:.2f}") if pct else (lambda v: f"{v:.3f}")
+    ci = f"; 95 % CI {f(a['ci95'][0])}–{f(a['ci95'][1])}" if a.get("ci95") else ""
+    return f"**{f(a['mean'])} ± {f(a['std'])}**{' %' if pct else ''} ({a['n']} seeds{ci})"
+
+
+def _verdict(ref: dict | None, key: str, pct: bool) -> str:
+    """The PyTorch side of a ``compare.py --seeds`` run: its mean ± std and the verdict."""
+    if not ref or key not in ref.get("comparison", {}):
+        return ""
+    c = ref["comparison"][key]
+    f = (lambda v: f"{100 * v:.2f}") if pct else (lambda v: f"{v:.3f}")
+    p = f", Welch p {c['p_welch']:.2f}" if c.get("p_welch") is not None else ""
+    ci = f"[{f(c['ci95'][0])}, {f(c['ci95'][1])}]" if c.get("ci95") else "—"
+    return (f"PyTorch, same seeds, data and init: {f(c['pytorch']['mean'])} ± {f(c['pytorch']['std'])} "
+            f"({c['pytorch']['n']} seeds); difference {f(c['difference'])} {ci}{p}: **{c['verdict']}**")
+
+
 def readme_rows() -> list[str]:
     """The lab at a glance: one row per part, every number read from results/."""
     rows = ["| lab part | command | time here | result | PyTorch / gensim reference |", "|---|---|---|---|---|"]
@@ -426,6 +448,11 @@ def readme_rows() -> list[str]:
                 f"{ref['pytorch']['heldout_bpc']:.3f}, seqjax {ref['seqjax']['heldout_bpc']:.3f}" if ref else "—")
         rows.append(f"| 7.1 char-LSTM | `{_cmd(l1)}` | {fmt_time(l1['wall_time_s'])} | held-out "
                     f"**{l1['heldout_bpc']:.3f}** bits/char, {len(l1['history'])} epochs | {side} |")
+    k1 = _one("charlm/lstm_1layer_seeds*.json")
+    if k1 and "aggregate" in k1:
+        rows.append(f"| 7.1 char-LSTM, seeds at once | `{_cmd(k1)}` | {fmt_time(k1['wall_time_s'])} | held-out "
+                    f"{_spread_cell(k1, 'heldout_bpc', False)} bits/char, {len(k1['history'])} epochs | "
+                    f"{_verdict(_one('reference/charlm_l1_seeds*.json'), 'heldout_bpc', False) or '—'} |")
     if l2:
         rows.append(f"| 7.1 char-LSTM, 2 layers | `{_cmd(l2)}` | {fmt_time(l2['wall_time_s'])} | held-out "
                     f"**{l2['heldout_bpc']:.3f}** bits/char, {len(l2['history'])} epochs | — |")
@@ -444,7 +471,12 @@ def readme_rows() -> list[str]:
                         ("7.3 FastText", "fasttext"), ("7.4 Kim CNN", "cnn")):
         if model not in imdb:
             continue
-        seeds = [n for n in sorted(imdb) if n == model or n.startswith(f"{model}_seed")]
+        several = next((imdb[n] for n in sorted(imdb) if n.startswith(f"{model}_seeds") and "aggregate" in imdb[n]), None)
+        if several:
+            rows.append(f"| {part}, seeds at once | `{_cmd(several)}` | {fmt_time(several['wall_time_s'])} | test "
+                        f"{_spread_cell(several, 'test_accuracy', True)} | "
+                        f"{_verdict(_one(f'reference/{model}_seeds*.json'), 'test_accuracy', True) or reference(model)} |")
+        seeds = [n for n in sorted(imdb) if n == model or (n.startswith(f"{model}_seed") and "_seeds" not in n)]
         acc = ", ".join(f"**{_pct(imdb[n]['test_accuracy'])}**" + (f" (seed {imdb[n]['config']['seed']})" if len(seeds) > 1 else "")
                         for n in seeds)
         rows.append(f"| {part} | `{_cmd(imdb[model])}` | {fmt_time(imdb[model]['wall_time_s'])} | test {acc} | "

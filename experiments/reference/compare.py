@@ -7,6 +7,13 @@ per epoch, the ratio) and writes results/reference/<model>.json.
 
 ``SEQJAX_DATA_DIR=../shared/data python experiments/reference/compare.py --model cnn --epochs 5``
 ``SEQJAX_DATA_DIR=../shared/data python experiments/reference/compare.py --model charlm --epochs 2``
+
+With ``--seeds N`` seqjax trains seeds 0..N-1 in one run (``--seeds``; IMDB on the split of seed
+0) and PyTorch each of them in turn from the same initial weights and batch order, and the table
+gives, per final metric, both means with their 95 % bootstrap CIs, the difference with its CI,
+Welch's p and the verdict (:func:`seqjax.stats.compare`: "matches" only when the difference's CI
+contains 0) -> results/reference/<model>_seeds<N>.json. ``--seqjax-results FILE`` reuses a
+finished ``--seeds`` run's results JSON (same config) instead of training seqjax again.
 """
 
 from __future__ import annotations
@@ -128,6 +135,60 @@ def train_torch_charlm(cfg: configs.CharLMConfig):
     return {"history": history, "heldout_bpc": history[-1]["valid_bpc"]}
 
 
+def _seqjax_run(train, cfg, reuse: str):
+    """seqjax's run of ``cfg`` (``train(cfg)``), or the results JSON ``reuse`` of the same config."""
+    if not reuse:
+        return train(cfg)
+    saved = json.loads(Path(reuse).read_text())
+    mine = dataclasses.asdict(cfg)
+    differ = [k for k in ("model", "epochs", "seeds", "layers", "embed", "hidden", "optimizer", "lr", "vectors")
+              if k in mine and k in saved["config"] and saved["config"][k] != mine[k]]
+    if differ:
+        raise SystemExit(f"--seqjax-results {reuse}: its config differs in {', '.join(differ)}")
+    return saved
+
+
+def compare_seeds(args):
+    """seqjax's N-seed run beside N PyTorch runs of the same seeds; the statistics of the difference."""
+    from seqjax import stats
+
+    n, charlm = args.seeds, args.model == "charlm"
+    if charlm:
+        cfg = configs.CharLMConfig(text=args.text, layers=args.layers, epochs=args.epochs, seeds=str(n),
+                                   markov_orders="", out=args.out or f"runs/reference_charlm_l{args.layers}_seeds{n}")
+        seq = _seqjax_run(charlm_task.train, cfg, args.seqjax_results)
+        tor = [train_torch_charlm(c) for c in charlm_task.seed_configs(cfg)]
+        metrics = {"heldout_bpc": False}
+    else:
+        cfg = configs.ImdbConfig(model=args.model, epochs=args.epochs, seeds=str(n),
+                                 out=args.out or f"runs/reference_{args.model}_seeds{n}")
+        seq = _seqjax_run(imdb_task.train, cfg, args.seqjax_results)
+        tor = []
+        for c in imdb_task.seed_configs(cfg):
+            c, vocab, sets, wv = imdb_task.prepare(c)
+            tor.append(train_torch(c, vocab, sets, wv))
+        metrics = {"test_accuracy": True, "test_loss": False}
+    table = {}
+    for m, higher in metrics.items():
+        ours, theirs = [r[m] for r in seq["per_seed"]], [r[m] for r in tor]
+        table[m] = {"seqjax": stats.summarize(ours), "pytorch": stats.summarize(theirs),
+                    **stats.compare(ours, theirs, higher_is_better=higher)}
+        a, b, d = table[m]["seqjax"], table[m]["pytorch"], table[m]
+        ci = lambda c: f"[{c[0]:.4f}, {c[1]:.4f}]" if c else "—"  # noqa: E731
+        print(f"{m}: seqjax {a['mean']:.4f} ± {a['std']:.4f} {ci(a['ci95'])}, pytorch {b['mean']:.4f} ± {b['std']:.4f} "
+              f"{ci(b['ci95'])}; difference {d['difference']:+.4f} {ci(d['ci95'])}, Welch p "
+              f"{d['p_welch'] if d['p_welch'] is None else round(d['p_welch'], 4)}: {d['verdict']} (n = {n} seeds each)")
+    name = (f"charlm_l{args.layers}" if charlm else args.model) + f"_seeds{n}"
+    out = ROOT / "results" / "reference" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "model": args.model,
+                               "config": dataclasses.asdict(cfg), "pytorch_init": "seqjax (to_torch), per seed",
+                               "torch_threads": torch.get_num_threads(), "machine": machine(), "seeds": list(range(n)),
+                               "comparison": table, "seqjax": {"per_seed": seq["per_seed"], "command": seq.get("command")},
+                               "pytorch": {"per_seed": [{k: v for k, v in r.items()} for r in tor]}}, indent=1) + "\n")
+    print(f"written {out}")
+
+
 def compare_charlm(args):
     cfg = configs.CharLMConfig(text=args.text, layers=args.layers, epochs=args.epochs, seed=args.seed, markov_orders="",
                                out=args.out or f"runs/reference_charlm_l{args.layers}")
@@ -154,8 +215,13 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="", help="seqjax's checkpoint folder (default runs/reference_MODEL); "
                                               "must not hold an earlier run")
+    ap.add_argument("--seeds", type=int, default=0, help="train seeds 0..N-1 on both sides and compare statistically")
+    ap.add_argument("--seqjax-results", default="", help="with --seeds: a finished seqjax --seeds run's results JSON")
     args = ap.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
+    if args.seeds:
+        compare_seeds(args)
+        return
     cfg, seq, tor = (compare_charlm if args.model == "charlm" else compare_imdb)(args)
     metric = "valid_bpc" if args.model == "charlm" else "valid_accuracy"
     print(f"\n{'epoch':>5} | {'seqjax loss':>11} {metric[6:]:>8} {'s':>5} | {'pytorch loss':>12} {metric[6:]:>8} {'s':>5} | speed ratio")
