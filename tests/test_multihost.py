@@ -270,3 +270,19 @@ def test_bad_distributed_flags_name_the_fix(capsys, flags, says):
     assert cli.main([*flags, "markov", "--order", "1"]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1
+
+
+def test_seeds_across_two_processes_train_what_one_process_does(tmp_path):
+    """``--seeds 2`` over two processes (the seeds' batches split by rows across the hosts, the
+    seed axis of size 1) trains the seeds that one process with two devices (a device per seed)
+    does: Adam, per-seed held-out loss to float32 rounding."""
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT)
+    args = ["--epochs", "1", "--seeds", "2", "--optimizer", "adam", "--lr", "0.003"]
+    _run(_charlm(text, tmp_path / "two", *args), tmp_path / "logs2", processes=2, devices=1)
+    _run(_charlm(text, tmp_path / "one", *args), tmp_path / "logs1", processes=1, devices=2)
+    two, one = (json.loads((tmp_path / n / "r.json").read_text()) for n in ("two", "one"))
+    assert two["layout"]["mesh"] == {"seed": 1, "data": 2} and one["layout"]["mesh"] == {"seed": 2, "data": 1}
+    for a, b in zip(two["per_seed"], one["per_seed"]):
+        assert abs(a["heldout_loss"] - b["heldout_loss"]) <= 1e-5 * abs(b["heldout_loss"]), (a, b)
+    assert abs(two["per_seed"][0]["heldout_loss"] - two["per_seed"][1]["heldout_loss"]) > 1e-4
