@@ -11,8 +11,9 @@ applied to the whole process, so all three frameworks run with it.
 
 ``chrt -f 50 python benchmarks/charlm.py --cores 1 --layers 1 --autodiff`` (real-time priority,
 so other work on the machine does not get in) -> results/benchmarks/charlm_l1_c1.json;
-``--cores 2 --cpu-devices 2`` adds seqjax data-parallel over two CPU devices, one per core (what
-``seqjax --cpu-devices 2`` does) -> charlm_l1_c2.json
+``--cores 2`` also times seqjax as ``seqjax charlm train`` runs it by default: the layout of
+:mod:`seqjax.layout` (one CPU device per core, data parallel; ``--cpu-devices N`` times N
+instead) -> charlm_l1_c2.json
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ ap.add_argument("--cores", type=int, default=os.cpu_count())
 ap.add_argument("--steps", type=int, default=20)
 ap.add_argument("--rounds", type=int, default=5)
 ap.add_argument("--autodiff", action="store_true", help="also time seqjax with autodiff's backward pass")
-ap.add_argument("--cpu-devices", type=int, default=1,
-                help="also time seqjax data-parallel over this many CPU devices (seqjax --cpu-devices)")
+ap.add_argument("--cpu-devices", type=int, default=None,
+                help="also time seqjax data-parallel over this many CPU devices (seqjax --cpu-devices); "
+                     "default: what seqjax charlm train picks on --cores cores (seqjax/layout.py)")
 args = ap.parse_args()
 if args.cores < os.cpu_count():  # before JAX / PyTorch size their thread pools
     os.sched_setaffinity(0, set(range(args.cores)))
+if args.cpu_devices is None:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from seqjax.layout import cpu_device_count
+
+    args.cpu_devices = cpu_device_count("charlm", "train", n_cores=args.cores)[0]
 if args.cpu_devices > 1:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + f" --xla_force_host_platform_device_count={args.cpu_devices}")
