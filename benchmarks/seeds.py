@@ -14,6 +14,13 @@ in a process of its own (the CPU's device count is fixed when JAX starts), back 
 Median samples/s over ``--rounds`` timed groups of ``--steps`` steps after a warm-up step; peak
 RSS of each process. ``python benchmarks/seeds.py [--models charlm,cnn] [--ks 1,2,4,8]``
 -> results/benchmarks/seeds.json
+
+``--commands`` times whole commands instead (start-up, data, compilation, training, evaluation):
+``seqjax charlm train --seeds K`` on the first 240,000 chars of Nietzsche (1 epoch) and ``seqjax imdb
+train --model cnn --seeds K`` on 5,000 training reviews (1 epoch), against the same K seeds run one
+after another with ``--cpu-devices 1`` (the default before the layout rule) and with the best
+one-seed layout -> results/benchmarks/seeds_commands.json
+(``SEQJAX_DATA_DIR=../shared/data python benchmarks/seeds.py --commands``).
 """
 
 from __future__ import annotations
@@ -113,8 +120,52 @@ def run(model, k, devices, within, cores, steps, rounds) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def commands(ks) -> dict:
+    """Wall seconds of whole ``seqjax`` commands: K seeds at once vs one after another."""
+    import tempfile
+
+    data = os.environ.get("SEQJAX_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    tmp = tempfile.mkdtemp()
+    text = os.path.join(tmp, "nietzsche_head.txt")
+    with open(os.path.join(data, "nietzsche.txt"), encoding="utf-8") as f:
+        open(text, "w", encoding="utf-8").write(f.read()[:240_000])
+    common = {"charlm": ["charlm", "train", "--text", text, "--epochs", "1", "--sample-length", "1",
+                         "--markov-orders", "", "--temperatures", "1"],
+              "cnn": ["imdb", "train", "--model", "cnn", "--epochs", "1", "--train-limit", "5000",
+                      "--eval-limit", "1000", "--data-dir", data]}
+    env = dict(os.environ, XLA_FLAGS="", SEQJAX_COMPILE_CACHE="0")
+    env.pop("SEQJAX_CPU_DEVICES", None)
+
+    def wall(args) -> float:
+        out = tempfile.mkdtemp(dir=tmp)
+        t = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "seqjax.cli", *args, "--out", out], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+        if p.returncode:
+            raise SystemExit(f"seqjax {' '.join(args)} failed:\n{p.stderr[-2000:]}")
+        return time.perf_counter() - t
+
+    rows = []
+    for model, args in common.items():
+        one = {d: wall(["--cpu-devices", str(d), *args]) for d in (1, 2)}
+        for k in ks:
+            if k == 1:
+                continue
+            at_once = wall([*args, "--seeds", str(k)])
+            row = {"model": model, "k": k, "at_once_s": at_once, "one_after_another_1_device_s": k * one[1],
+                   "one_after_another_2_devices_s": k * one[2]}
+            row["speedup_vs_1_device"] = row["one_after_another_1_device_s"] / at_once
+            row["speedup_vs_best_one_seed"] = min(k * one[1], k * one[2]) / at_once
+            rows.append(row)
+            print(f"{model} --seeds {k}: {at_once:.1f} s at once; one after another {k * one[1]:.1f} s (1 device), "
+                  f"{k * one[2]:.1f} s (2 devices): {row['speedup_vs_1_device']:.2f}x, "
+                  f"{row['speedup_vs_best_one_seed']:.2f}x the best")
+    return {"rows": rows, "one_seed_s": "K x one --seed 0 command (the seeds train the same steps)"}
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--commands", action="store_true", help="time whole seqjax commands (see the docstring)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--ks", default="1,2,4,8")
     ap.add_argument("--cores", default="1,2")
@@ -127,6 +178,9 @@ def main():
         os.environ.setdefault("SEQJAX_COMPILE_CACHE", "0")
         sys.path.insert(0, str(ROOT))
         print(json.dumps(worker(m, int(k), int(d), w, int(s), int(r))))
+        return
+    if args.commands:
+        write("seeds_commands", commands([int(k) for k in args.ks.split(",")]))
         return
     steps_of = {"charlm": 40, "cnn": 10, "fasttext": 10, "lstm": 4}
     ks = [int(k) for k in args.ks.split(",")]

@@ -72,12 +72,12 @@ def seed_configs(cfg) -> list:
     return [dataclasses.replace(cfg, seed=s, seeds="", split_seed=configs.split_seed(cfg)) for s in seed_list(cfg)]
 
 
-def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
+def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False) -> TrainState:
     """A fresh state from ``cfg.seed``; the embedding ``float32[V, E]`` from the vectors ``wv``
     where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero. With
     ``cfg.seeds``, each seed's state stacked (leaves ``[K, ...]``, :func:`seqjax.train.seeds.stack`)."""
     if cfg.seeds:
-        return seeds.stack([init_state(c, model, vocab, wv) for c in seed_configs(cfg)])
+        return seeds.stack([init_state(c, model, vocab, wv, quiet=i > 0) for i, c in enumerate(seed_configs(cfg))])
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
     if wv is not None:
@@ -86,7 +86,8 @@ def init_state(cfg, model, vocab: Vocab, wv=None) -> TrainState:
                               f"{cfg.embed} dimensions; pass --embed {wv.dim}")
         emb, found = glove.embedding_matrix(vocab, wv, cfg.seed)
         params["params"]["embedding"]["embedding"] = jnp.asarray(emb)
-        print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
+        if not quiet:
+            print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
     else:  # <unk> and <pad> rows zero, as with pretrained vectors
         params["params"]["embedding"]["embedding"] = params["params"]["embedding"]["embedding"].at[:2].set(0.0)
     tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip)
