@@ -184,17 +184,30 @@ def test_the_layout_rule_picks_per_command():
     assert layout.cpu_device_count("charlm", "train", n_cores=1)[0] == 1
 
 
-@pytest.mark.parametrize("extra, env, devices, why", [
-    ([], {}, None, "char-LM"), (["--cpu-devices", "1"], {}, 1, "--cpu-devices"),
-    ([], {"SEQJAX_CPU_DEVICES": "3"}, 3, "$SEQJAX_CPU_DEVICES")])
-def test_the_run_records_its_layout_and_the_flag_overrides(tmp_path, extra, env, devices, why):
+def test_the_flag_and_the_variable_override_the_rule(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.delenv("SEQJAX_CPU_DEVICES", raising=False)
+    assert layout.choose("imdb", "train", "cnn", 1, 3) == 3 and layout.chosen()["why"] == "--cpu-devices"
+    assert "device_count=3" in os.environ["XLA_FLAGS"]
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("SEQJAX_CPU_DEVICES", "4")
+    assert layout.choose("imdb", "train", "cnn", 1, None) == 4 and layout.chosen()["why"] == "$SEQJAX_CPU_DEVICES"
+    monkeypatch.setenv("SEQJAX_CPU_DEVICES", "two")
+    with pytest.raises(SeqjaxError, match="SEQJAX_CPU_DEVICES='two'"):
+        layout.choose("charlm", "train", "", 1, None)
+    monkeypatch.delenv("SEQJAX_CPU_DEVICES")
+    monkeypatch.setenv("XLA_FLAGS", "")
+    n, why = layout.cpu_device_count("charlm", "train")
+    assert layout.choose("charlm", "train", "", 1, None) == n and layout.chosen()["why"] == why
+
+
+def test_a_run_records_the_layout_the_rule_chose(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text(TEXT)
-    r = _cli([*extra, "charlm", "train", "--text", str(text), "--out", str(tmp_path / "r"), "--epochs", "1",
+    r = _cli(["charlm", "train", "--text", str(text), "--out", str(tmp_path / "r"), "--epochs", "1",
               "--hidden", "8", "--batch-size", "48", "--sample-length", "4", "--markov-orders", "1",
-              "--results", str(tmp_path / "r.json")], env={"XLA_FLAGS": "", **env})
+              "--results", str(tmp_path / "r.json")], env={"XLA_FLAGS": "", "SEQJAX_CPU_DEVICES": ""})
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads((tmp_path / "r.json").read_text())["machine"]
-    want = devices or layout.cores()
-    assert m["layout"]["cpu_devices"] == want and why in m["layout"]["why"]
-    assert len(m["devices"]) == want
+    assert m["layout"] == {"cpu_devices": layout.cores(), "why": layout.cpu_device_count("charlm", "train")[1]}
+    assert len(m["devices"]) == layout.cores()
