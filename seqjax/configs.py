@@ -134,7 +134,8 @@ class ImdbConfig:
     minutes: float = 0.0  # also stop after this much training time; 0 = no limit
     seed: int = 0
     seeds: str = ""  # train several seeds at once: "0,1,2" or "5" (= 0..4); "" = --seed alone
-    split_seed: int = -1  # seed of the train/valid split (and so of the vocab); -1 = --seed, or the first of --seeds
+    data_seed: int = -1  # seed of the train/valid split (so of the vocab) and of the order of the length-sorted
+                         # batches; -1 = --seed, or the first of --seeds
     valid_fraction: float = 0.3
     train_limit: int = 0  # use a seeded random N of the training reviews (quick runs); 0 = all
     eval_limit: int = 0  # likewise for the valid and test sets; 0 = all
@@ -325,10 +326,11 @@ def seed_count(seeds: str) -> int:
         return 1
 
 
-def split_seed(cfg) -> int:
-    """The seed of an IMDB run's train/valid split: ``--split-seed``, else ``--seed`` (the first of
-    ``--seeds``)."""
-    return cfg.split_seed if cfg.split_seed >= 0 else seed_list(cfg.seeds, cfg.seed)[0]
+def data_seed(cfg) -> int:
+    """The seed of an IMDB run's train/valid split and of the order in which its length-sorted
+    batches are visited (:func:`seqjax.data.batching.batch_order`'s ``order_seed``): ``--data-seed``,
+    else ``--seed`` (the first of ``--seeds``)."""
+    return cfg.data_seed if cfg.data_seed >= 0 else seed_list(cfg.seeds, cfg.seed)[0]
 
 
 def _seeds_rule(v):
@@ -373,7 +375,7 @@ RULES = {  # field -> (check, what is allowed)
     "row_cap": (lambda v: math.isfinite(v) and v >= 1, "a number >= 1"),
     "seed": (_nonneg, "a whole number >= 0"),
     "seeds": (_seeds_rule, "distinct seeds >= 0, comma-separated (0,1,2), or a count >= 1 (5 = seeds 0..4)"),
-    "split_seed": (lambda v: v >= -1, "a whole number >= 0 (-1 = --seed)"),
+    "data_seed": (lambda v: v >= -1, "a whole number >= 0 (-1 = --seed)"),
     "bucket_growth": (lambda v: math.isfinite(v) and v > 1.0,
                       "a factor > 1 by which padded lengths grow (e.g. 1.19 or 1.41)"),
     "out": (bool, "a folder path"),
@@ -419,7 +421,8 @@ HELP = {
     "sample": "markov: symbols to sample; word2vec: subsampling threshold t of frequent words (0 = none)",
     "start": "the symbols the sample starts from", "seed": "seed of every random choice (init, order, dropout, sampling)",
     "seeds": "train several seeds in one run, each the model --seed S trains: 0,1,2 or a count (5 = 0..4)",
-    "split_seed": "seed of the train/valid split and so of the vocab (-1: --seed, or the first of --seeds)",
+    "data_seed": "seed of the train/valid split (so of the vocab) and of the order of the length-sorted batches "
+                 "(-1: --seed, or the first of --seeds); each seed still draws which reviews share a batch",
     "beta": "smoothing: weight of the lower-order distribution in the interpolation",
     "valid_fraction": "share of the data held out (the text's tail; IMDB: of the train reviews, seeded)",
     "text": "a UTF-8 text file to use instead of the Nietzsche corpus",

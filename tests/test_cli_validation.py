@@ -17,7 +17,7 @@ def _bad(cls, f) -> str:
     typ = typing.get_type_hints(cls)[f.name]
     if f.name in ("temperatures", "markov_orders"):
         return "x"
-    if f.name == "split_seed":  # -1 means "the run's seed"
+    if f.name == "data_seed":  # -1 means "the run's seed"
         return "-2"
     if typ in (int, int | None):
         return "-1"

@@ -120,12 +120,12 @@ def _imdb_cfg(tmp_path, data, name, **kw):
 
 
 def test_imdb_seed_equals_its_single_run_and_predicts_as_an_ensemble(tmp_path, imdb_dir, capsys):
-    """Seed 1 of ``--seeds 2`` is ``--seed 1 --split-seed 0`` (its own init and batch order on
+    """Seed 1 of ``--seeds 2`` is ``--seed 1 --data-seed 0`` (its own init and batch order on
     the run's shared split, bucketed batches padded to the longest of the seeds); the ensemble's
     probability is the mean of the seeds' probabilities."""
     several = _imdb_cfg(tmp_path, imdb_dir, "k", seeds="2")
     r_k = imdb.run(several)
-    r_1 = imdb.run(_imdb_cfg(tmp_path, imdb_dir, "one", seed=1, split_seed=0))
+    r_1 = imdb.run(_imdb_cfg(tmp_path, imdb_dir, "one", seed=1, data_seed=0))
     assert abs(r_k["per_seed"][1]["test_loss"] - r_1["test_loss"]) < 1e-5
     assert abs(r_k["per_seed"][0]["test_loss"] - r_1["test_loss"]) > 1e-4, "seed 0 trained seed 1's model"
     texts = ["good great film", "awful dull plot"]

@@ -67,9 +67,9 @@ def seed_list(cfg) -> list[int]:
 
 
 def seed_configs(cfg) -> list:
-    """One config per seed of ``cfg``: the run ``--seed S --split-seed P`` each seed of a
-    ``--seeds`` run is (``P``: the run's split seed, :func:`seqjax.configs.split_seed`)."""
-    return [dataclasses.replace(cfg, seed=s, seeds="", split_seed=configs.split_seed(cfg)) for s in seed_list(cfg)]
+    """One config per seed of ``cfg``: the run ``--seed S --data-seed P`` each seed of a
+    ``--seeds`` run is (``P``: the run's data seed, :func:`seqjax.configs.data_seed`)."""
+    return [dataclasses.replace(cfg, seed=s, seeds="", data_seed=configs.data_seed(cfg)) for s in seed_list(cfg)]
 
 
 def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False) -> TrainState:
@@ -97,19 +97,20 @@ def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False) -> TrainS
 def prepare(cfg: configs.ImdbConfig):
     """Data for an IMDB run: ``(cfg, vocab, {"train", "valid", "test"} -> BucketedBatches, vectors)``.
 
-    ``cfg`` comes back with ``embed`` = the vectors' dim. The split (and so the vocab) comes from
-    :func:`seqjax.configs.split_seed`; the training order from ``cfg.seed``, or with ``cfg.seeds``
-    from each seed (``train`` is then a :class:`~seqjax.train.seeds.SeedBatches`).
+    ``cfg`` comes back with ``embed`` = the vectors' dim. The split (and so the vocab) and the
+    order of the length-sorted training batches come from :func:`seqjax.configs.data_seed`; which
+    reviews share a batch from ``cfg.seed``, or with ``cfg.seeds`` from each seed (``train`` is
+    then a :class:`~seqjax.train.seeds.SeedBatches`).
     """
     data = imdb.load(cfg.source, cfg.data_dir or None)
-    split = configs.split_seed(cfg)
-    train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, split)
+    data_seed = configs.data_seed(cfg)
+    train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, data_seed)
     test_split = data["test"]
     if cfg.train_limit:
-        train_split = _limit(train_split, cfg.train_limit, split)
+        train_split = _limit(train_split, cfg.train_limit, data_seed)
     if cfg.eval_limit:
-        valid_split = _limit(valid_split, cfg.eval_limit, split)
-        test_split = _limit(test_split, cfg.eval_limit, split)
+        valid_split = _limit(valid_split, cfg.eval_limit, data_seed)
+        test_split = _limit(test_split, cfg.eval_limit, data_seed)
     if not len(train_split) or not len(valid_split):
         which = "training" if not len(train_split) else "validation"
         raise SeqjaxError(f"--valid-fraction {cfg.valid_fraction:g}: leaves no {which} reviews of the "
@@ -127,7 +128,8 @@ def prepare(cfg: configs.ImdbConfig):
         seqs = [vocab.encode(t) if t else np.array([vocab.unk_id], np.int32) for t in toks[name]]
         def batches(seed, seqs=seqs, split=split, name=name):
             return BucketedBatches(seqs, split.labels, cfg.batch_size, boundaries(cfg, seqs),
-                                   shuffle=name == "train", seed=seed, pad_id=vocab.pad_id, min_len=min_len(cfg))
+                                   shuffle=name == "train", seed=seed, pad_id=vocab.pad_id, min_len=min_len(cfg),
+                                   order_seed=data_seed)
 
         sets[name] = (seeds.SeedBatches([batches(s) for s in seed_list(cfg)], seed_list(cfg))
                       if cfg.seeds and name == "train" else batches(cfg.seed))
@@ -156,7 +158,7 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     loss = bce_loss(model)
     best = KeepBest("valid_loss", Path(cfg.out) / "best_params.msgpack")
     if several:
-        print(f"seeds {', '.join(map(str, several))} at once (split seed {configs.split_seed(cfg)}): "
+        print(f"seeds {', '.join(map(str, several))} at once (data seed {configs.data_seed(cfg)}): "
               f"mesh {dict(mesh.shape)}")
 
     def finish(position: loop.LoopState) -> dict:

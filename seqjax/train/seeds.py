@@ -15,7 +15,11 @@ device) and updates, up to float32 rounding of sums taken in another order.
 Batches of one step must share one shape: where the seeds' bucketed batches have different
 padded lengths, every seed's batch is padded to the longest (``pad_id`` tokens past each
 length). Padding never reaches a seqjax model's output (masked recurrences, pools and means), so
-each seed's order and its results stay its own; only the compute spent on padding grows.
+each seed's results stay its own; only the compute spent on padding grows. To keep that small,
+IMDB seeds visit their length-sorted batches in one shared order (``--data-seed``,
+:func:`seqjax.data.batching.batch_order`), while each seed draws which reviews share a batch:
+the step's padded length is then 1.03x a seed's own on average, against 2.07x with fully
+independent orders (5 seeds).
 """
 
 from __future__ import annotations
