@@ -171,6 +171,7 @@ def main():
     ap.add_argument("--cores", default="1,2")
     ap.add_argument("--steps", type=int, default=0, help="steps per timed group (default: per model)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--within", default="map,vmap", help="how a device trains its seeds: map, vmap or both")
     ap.add_argument("--worker", nargs=6, default=None)
     args = ap.parse_args()
     if args.worker:
@@ -196,7 +197,7 @@ def main():
             for k in ks:
                 if k == 1:
                     continue
-                for within in ("map", "vmap"):
+                for within in args.within.split(","):
                     r = run(model, k, cores, within, cores, max(1, steps // k * 2), args.rounds)
                     r.update(cores=cores, case=f"{k} seeds at once, {within}",
                              vs_one_device=r["samples_per_s"] / one[1]["samples_per_s"],
