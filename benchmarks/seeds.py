@@ -120,11 +120,11 @@ def run(model, k, devices, within, cores, steps, rounds) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def commands(ks) -> dict:
+def commands(ks, models=("charlm", "cnn")) -> dict:
     """Wall seconds of whole ``seqjax`` commands: K seeds at once vs one after another."""
     import tempfile
 
-    data = os.environ.get("SEQJAX_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    data = os.path.abspath(os.environ.get("SEQJAX_DATA_DIR", str(ROOT.parent / "shared" / "data")))
     tmp = tempfile.mkdtemp()
     text = os.path.join(tmp, "nietzsche_head.txt")
     with open(os.path.join(data, "nietzsche.txt"), encoding="utf-8") as f:
@@ -147,6 +147,8 @@ def commands(ks) -> dict:
 
     rows = []
     for model, args in common.items():
+        if model not in models:
+            continue
         one = {d: wall(["--cpu-devices", str(d), *args]) for d in (1, 2)}
         for k in ks:
             if k == 1:
@@ -181,7 +183,11 @@ def main():
         print(json.dumps(worker(m, int(k), int(d), w, int(s), int(r))))
         return
     if args.commands:
-        write("seeds_commands", commands([int(k) for k in args.ks.split(",")]))
+        old = ROOT / "results" / "benchmarks" / "seeds_commands.json"  # rows of other models are kept
+        new = commands([int(k) for k in args.ks.split(",")], args.models.split(","))
+        kept = [r for r in (json.loads(old.read_text())["rows"] if old.exists() else [])
+                if r["model"] not in {r["model"] for r in new["rows"]}]
+        write("seeds_commands", {**new, "rows": kept + new["rows"]})
         return
     steps_of = {"charlm": 40, "cnn": 10, "fasttext": 10, "lstm": 4}
     ks = [int(k) for k in args.ks.split(",")]
@@ -206,7 +212,10 @@ def main():
                     print(f"{model} {cores} core(s), {k} seeds {within} mesh {r['mesh']}: "
                           f"{r['samples_per_s']:,.0f} samples/s = {r['vs_one_device']:.2f}x one seed on one device, "
                           f"{r['vs_best_one_seed']:.2f}x the best one-seed layout; peak RSS {r['peak_rss_mb']:.0f} MB")
-    write("seeds", {"rows": rows})
+    old = ROOT / "results" / "benchmarks" / "seeds.json"  # rows of the models not timed now are kept
+    kept = [r for r in (json.loads(old.read_text()).get("rows", []) if old.exists() else [])
+            if r["model"] not in {r["model"] for r in rows}]
+    write("seeds", {"rows": kept + rows})
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Cells against a NumPy reference; masking, reversal within lengths, stacks, gradients."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from seqjax.nn.cells import Cell, zero_carry
-from seqjax.nn.recurrent import RNN, reverse_within_lengths, sequence_mask
+from seqjax.nn.recurrent import RNN, reverse_within_lengths, scan_bidirectional, scan_cell, sequence_mask
 
 jax.config.update("jax_default_matmul_precision", "highest")
 
@@ -88,11 +90,12 @@ def test_padding_gives_same_result_as_each_sequence_alone(kind):
             np.testing.assert_array_equal(ta, tb)
 
 
-def test_reverse_direction_reverses_within_length():
+@pytest.mark.parametrize("fuse", [False, True])
+def test_reverse_direction_reverses_within_length(fuse):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 6, 3)).astype(np.float32)
     lengths = np.array([6, 3], np.int32)
-    m = RNN(4, "gru", bidirectional=True)
+    m = RNN(4, "gru", bidirectional=True, fuse_directions=fuse)
     p = m.init(jax.random.PRNGKey(0), x)["params"]
     out, finals = m.apply({"params": p}, x, jnp.asarray(lengths))
     for b, L in enumerate(lengths):
@@ -141,12 +144,14 @@ def _rel_err(a, b):
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
-@pytest.mark.parametrize("layers,bidirectional,F,H,projection", [
-    (1, False, 3, 5, None), (2, True, 3, 5, "separate"), (2, False, 2, 16, "fused"), (2, True, 3, 5, "hoisted")])
-def test_hoisted_backward_equals_autodiff_of_the_scan(kind, layers, bidirectional, F, H, projection):
+@pytest.mark.parametrize("layers,bidirectional,F,H,projection,fuse", [
+    (1, False, 3, 5, None, False), (2, True, 3, 5, "separate", False), (2, False, 2, 16, "fused", False),
+    (2, True, 3, 5, "hoisted", True)])
+def test_hoisted_backward_equals_autodiff_of_the_scan(kind, layers, bidirectional, F, H, projection, fuse):
     """The custom backward pass gives autodiff's gradients w.r.t. params, inputs and the initial
-    state: ragged lengths (one of them 0) and full ones, both directions, stacks, a non-zero
-    initial state, all three input projections, outputs and final states both used."""
+    state: ragged lengths (one of them 0) and full ones, both directions (in two loops and in
+    one), stacks, a non-zero initial state, all three input projections, outputs and final
+    states both used."""
     rng = np.random.default_rng(7)
     B, T = 4, 6
     x = jnp.asarray(rng.normal(size=(B, T, F)).astype(np.float32))
@@ -156,7 +161,8 @@ def test_hoisted_backward_equals_autodiff_of_the_scan(kind, layers, bidirectiona
     initial = [tuple(jnp.asarray(rng.normal(size=(B, H)).astype(np.float32)) for _ in range(n_state))
                for _ in range(layers * D)]
     w_out = jnp.asarray(rng.normal(size=(D * H,)).astype(np.float32))
-    models = {b: RNN(H, kind, num_layers=layers, bidirectional=bidirectional, backward=b, projection=projection)
+    models = {b: RNN(H, kind, num_layers=layers, bidirectional=bidirectional, backward=b, projection=projection,
+                     fuse_directions=fuse)
               for b in ("hoisted", "autodiff")}
     p = models["autodiff"].init(jax.random.PRNGKey(0), x)
 
@@ -189,3 +195,74 @@ def test_hoisted_backward_with_final_state_only(kind):
 
     g_new, g_ref = (jax.grad(loss, argnums=(0, 1))(p, x, b) for b in ("hoisted", "autodiff"))
     assert _rel_err(g_new, g_ref) < 1e-5
+
+
+def _value_and_grads(model, w_out, outputs):
+    """jit of the loss (outputs through ``w_out``, every final state weighted by its index) and
+    its gradients w.r.t. params, input and initial states."""
+    def loss(p, x, initial, lengths):
+        out, finals = model.apply(p, x, lengths, initial, outputs=outputs)
+        s = 0.0 if out is None else (jnp.tanh(out) @ w_out).sum()
+        return s + sum((f * (k + 1.0)).sum() for k, c in enumerate(finals) for f in c)
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers,outputs", [(1, True), (1, False), (2, True), (2, False)])
+def test_one_loop_bidirectional_equals_two_scans(kind, layers, outputs):
+    """Both directions in one loop (``fuse_directions=True``) have the two-scan layer's
+    parameters (names, shapes, init) and give its loss and gradients w.r.t. params, input and
+    initial states: ragged lengths with a 0 and full ones, outputs used or final states only."""
+    rng = np.random.default_rng(11)
+    B, T, F, H = 4, 6, 3, 5
+    x = jnp.asarray(rng.normal(size=(B, T, F)).astype(np.float32))
+    lengths = jnp.array([6, 3, 0, 5], jnp.int32)
+    n_state = 2 if kind == "lstm" else 1
+    initial = [tuple(jnp.asarray(rng.normal(size=(B, H)).astype(np.float32)) for _ in range(n_state))
+               for _ in range(2 * layers)]
+    w_out = jnp.asarray(rng.normal(size=(2 * H,)).astype(np.float32))
+    fused, two = (RNN(H, kind, layers, bidirectional=True, fuse_directions=f) for f in (True, False))
+    p = two.init(jax.random.PRNGKey(0), x)
+    jax.tree.map(np.testing.assert_array_equal, fused.init(jax.random.PRNGKey(0), x), p)
+    f_fused, f_two = (_value_and_grads(m, w_out, outputs) for m in (fused, two))
+    for lens in (lengths, None):
+        assert _rel_err(f_fused(p, x, initial, lens), f_two(p, x, initial, lens)) < 1e-5
+
+
+@pytest.mark.parametrize("step_matmul", ["dots", "batched"])
+@pytest.mark.parametrize("projection", ["fused", "separate", "hoisted"])
+def test_scan_bidirectional_equals_two_scan_cells(step_matmul, projection):
+    """:func:`scan_bidirectional`, with each per-step product and input projection, against a
+    forward :func:`scan_cell` and one on the input reversed within each length: outputs, final
+    states and gradients w.r.t. input, weights and initial states."""
+    rng = np.random.default_rng(12)
+    T, B, F, H = 6, 4, 3, 5
+    x_TBF = jnp.asarray(rng.normal(size=(T, B, F)).astype(np.float32))
+    lengths = jnp.array([6, 3, 0, 5], jnp.int32)
+    mask_TB = sequence_mask(lengths, T).T
+    weights = tuple(jnp.asarray(0.4 * rng.normal(size=s).astype(np.float32))
+                    for s in [(2, 4 * H, F), (2, 4 * H, H), (2, 4 * H), (2, 4 * H)])
+    carry = tuple(jnp.asarray(rng.normal(size=(2, B, H)).astype(np.float32)) for _ in range(2))
+    u_TBH, v_TBH = (jnp.asarray(rng.normal(size=(T, B, H)).astype(np.float32)) for _ in range(2))
+
+    def one_loop(x_TBF, weights, carry):
+        (y_TBH, r_TBH), final = scan_bidirectional("lstm", x_TBF, mask_TB, *weights, carry, projection=projection,
+                                                   step_matmul=step_matmul)
+        return y_TBH, r_TBH, final
+
+    def two_loops(x_TBF, weights, carry):
+        y_TBH, f_fwd = scan_cell("lstm", x_TBF, mask_TB, *(w[0] for w in weights), tuple(c[0] for c in carry),
+                                 projection=projection)
+        r_TBH, f_rev = scan_cell("lstm", reverse_within_lengths(x_TBF, lengths), mask_TB, *(w[1] for w in weights),
+                                 tuple(c[1] for c in carry), projection=projection)
+        return y_TBH, reverse_within_lengths(r_TBH, lengths), tuple(jnp.stack(s) for s in zip(f_fwd, f_rev))
+
+    def loss(run, *args):
+        y_TBH, r_TBH, final = run(*args)
+        return (jnp.tanh(y_TBH) * u_TBH).sum() + (jnp.tanh(r_TBH) * v_TBH).sum() + (final[0] + 2 * final[1]).sum()
+
+    args = (x_TBF, weights, carry)
+    assert _rel_err(jax.jit(one_loop)(*args), jax.jit(two_loops)(*args)) < 1e-5
+    g_one, g_two = (jax.jit(jax.grad(functools.partial(loss, run), argnums=(0, 1, 2)))(*args)
+                    for run in (one_loop, two_loops))
+    assert _rel_err(g_one, g_two) < 1e-5

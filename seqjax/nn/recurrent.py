@@ -8,8 +8,37 @@ time-major inside (``x_TBF``). For each direction of each layer:
    ``t >= length`` the carry is frozen and the
    output is zero, so the final state is the state at ``length - 1`` — what PyTorch's
    ``pack_padded_sequence`` gives — and padding never reaches any output;
-2. the reverse direction reverses each sequence *within its own length* (a gather), runs
-   forward, and gathers back, so it starts at the last real token, not in the padding.
+2. the reverse direction reverses each sequence *within its own length*, so it starts at the
+   last real token, not in the padding.
+
+A bidirectional layer runs its two directions one of two ways (``RNN.fuse_directions``), with
+the same parameters and the same outputs, final states and gradients (tests/test_recurrent.py):
+
+- two loops (the default): :func:`scan_cell` forward, then :func:`scan_cell` on the input
+  reversed within each length (a gather, :func:`reverse_within_lengths`), gathered back;
+- one loop (:func:`scan_bidirectional`): step ``s`` advances the forward direction at
+  ``t = s`` and the reverse one at ``t = T - 1 - s`` (the input and the mask flipped in time),
+  each direction with its own weights, carry and mask, in one ``lax.scan`` with the same
+  custom backward pass; the weight gradients stay one matmul per direction after the loop.
+
+Two loops are the default because the one loop was not faster on XLA:CPU. Both do the same
+matmuls; at the IMDB bi-LSTM's shapes they dominate each step, and putting both directions'
+matmuls in one step (one batched ``[2, B, K] @ [2, K, G]``, or two independent dots) gained
+nothing over running them in turn. ``benchmarks/bidirectional.py`` (gradient of the bi-LSTM
+classifier's loss, embed 50, 2 layers, T 256, ragged lengths; median CPU ms of 9 interleaved
+rounds on one pinned core, results/benchmarks/bidirectional_c1.json)::
+
+    hidden, batch       two loops   one loop, batched   one loop, dots
+    256, 64               3,553          3,647              3,540
+    256, 32               1,633          1,688              1,776
+    100, 64                 838            853                876
+    100, 32                 414            424                418
+
+(batch 32 is each core's share under seqjax's one-device-per-core layout, seqjax/layout.py).
+Over both cores of one device the one loop ran at 0.86-1.05x the two loops' speed
+(bidirectional_c2.json, measured while other work shared the machine: the process's CPU time
+about equals its wall time). On an accelerator, where a step costs launch latency rather than
+flops, the one loop halves the sequential steps; that is not measured here.
 
 Parameter names follow ``torch.nn.{RNN,LSTM,GRU}``: ``weight_ih_l{k}[_reverse]`` etc., so a
 PyTorch ``state_dict`` maps onto these params by name. They are declared by
@@ -85,7 +114,7 @@ def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, 
 
 def scan_bidirectional(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, w_hh, b_ih, b_hh,
                        carry: Carry, unroll: int = 1, emit: bool = True, projection: str | None = None,
-                       backward: str = "hoisted", step_matmul: str = "dots"
+                       backward: str = "hoisted", step_matmul: str = "batched"
                        ) -> tuple[tuple[jnp.ndarray, jnp.ndarray] | None, Carry]:
     """Both directions of a bidirectional layer over ``x_TBF float32[T, B, F]`` in one ``lax.scan``.
 
@@ -101,9 +130,12 @@ def scan_bidirectional(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | Non
         direction's PyTorch-layout weights, forward first.
       carry: the initial states, ``(h,)`` or ``(h, c)``, each ``float32[2, B, H]`` (forward first).
       unroll, emit, projection, backward: as :func:`scan_cell`.
-      step_matmul: how a step multiplies both directions: ``"dots"`` — one ``[B, K] @ [K, G]``
-        matmul per direction, independent ops in one loop body; ``"batched"`` — one batched
-        matmul over the direction axis, ``[2, B, K] @ [2, K, G]``.
+      step_matmul: how a step multiplies both directions: ``"batched"`` (default) — one
+        batched matmul over the direction axis, ``[2, B, K] @ [2, K, G]``; ``"dots"`` — one
+        ``[B, K] @ [K, G]`` matmul per direction, independent ops in one loop body. On XLA:CPU
+        the two measured within noise of each other (``benchmarks/bidirectional.py``,
+        results/benchmarks/bidirectional_c1.json and _c2.json); ``"batched"`` is one op per
+        product on any backend.
 
     Returns:
       ``((forward, reverse) outputs, each float32[T, B, H] in time order | None, final carry)``,
@@ -144,10 +176,16 @@ def default_projection(kind: str, features: int, hidden: int) -> str:
     return "fused" if 8 * features <= hidden and kind != "gru" else "separate"
 
 
-def _matmul_per_direction(a_DBK: jnp.ndarray, w_DKG: jnp.ndarray) -> jnp.ndarray:
-    """``a_DBK float32[..., D, B, K] @ w_DKG float32[D, K, G]`` direction by direction: ``D``
+def _split_directions(w_DKG: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
+    """``w_DKG float32[D, K, G]`` as ``D`` arrays ``float32[K, G]``, sliced once before the loop
+    (a slice inside the loop body is copied at every step)."""
+    return tuple(w_DKG[d] for d in range(w_DKG.shape[0]))
+
+
+def _matmul_per_direction(a_DBK: jnp.ndarray, w_KG: tuple[jnp.ndarray, ...]) -> jnp.ndarray:
+    """``a_DBK float32[..., D, B, K]`` times each direction's ``w_KG[d] float32[K, G]``: ``D``
     independent matmuls, stacked to ``float32[..., D, B, G]``."""
-    return jnp.stack([a_DBK[..., d, :, :] @ w_DKG[d] for d in range(w_DKG.shape[0])], axis=-3)
+    return jnp.stack([a_DBK[..., d, :, :] @ w for d, w in enumerate(w_KG)], axis=-3)
 
 
 def _matmul_batched(a_DBK: jnp.ndarray, w_DKG: jnp.ndarray) -> jnp.ndarray:
@@ -156,12 +194,19 @@ def _matmul_batched(a_DBK: jnp.ndarray, w_DKG: jnp.ndarray) -> jnp.ndarray:
     return jnp.einsum("...dbk,dkg->...dbg", a_DBK, w_DKG)
 
 
-_STEP_MATMULS = {"dots": _matmul_per_direction, "batched": _matmul_batched}
+def _same(w: jnp.ndarray) -> jnp.ndarray:
+    """``w`` unchanged (a weight the product takes as it is)."""
+    return w
+
+
+# step_matmul: (how a weight is prepared before the loop, the product in it)
+_STEP_MATMULS = {"dots": (_split_directions, _matmul_per_direction), "batched": (_same, _matmul_batched)}
 
 
 def _step_matmul(step_matmul: str | None):
-    """The product of the loop: ``jnp.matmul`` for one direction, else ``_STEP_MATMULS[step_matmul]``."""
-    return jnp.matmul if step_matmul is None else _STEP_MATMULS[step_matmul]
+    """``(prepare, matmul)`` of the loop: ``jnp.matmul`` for one direction, else
+    ``_STEP_MATMULS[step_matmul]``; weights go through ``prepare`` before the loop."""
+    return (_same, jnp.matmul) if step_matmul is None else _STEP_MATMULS[step_matmul]
 
 
 # --- the recurrence with a backward pass that keeps only the sequential part in the loop ----------
@@ -194,12 +239,15 @@ def _forward(kind, x, mask, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unr
 
     Inside the step the gates keep the bare symbols of the cell's equations (``i, f, g, o``).
     """
-    mm = _step_matmul(step_matmul)
-    w_ih_T, w_hh_T = jnp.swapaxes(w_ih, -1, -2), jnp.swapaxes(w_hh, -1, -2)
+    prepare, mm = _step_matmul(step_matmul)
+    w_ih_T, w_hh_T = prepare(jnp.swapaxes(w_ih, -1, -2)), prepare(jnp.swapaxes(w_hh, -1, -2))
     b_x = (b_ih + b_hh if kind != "gru" else b_ih)[..., None, :]  # [(D,) 1, G]
     b_h = b_hh[..., None, :]
-    if projection == "hoisted":
-        xs = mm(x, w_ih_T) + b_x[None]  # gx [T, (D,) B, G]
+    if projection == "hoisted":  # gx [T, (D,) B, G]: one matmul over all T*B rows per direction
+        if step_matmul is None:
+            xs = x @ w_ih_T + b_x[None]
+        else:
+            xs = _matmul_per_direction(x, _split_directions(jnp.swapaxes(w_ih, -1, -2))) + b_x[None]
 
         def project(gx_BG, h_BH):
             if kind == "gru":
@@ -207,7 +255,7 @@ def _forward(kind, x, mask, w_ih, w_hh, b_ih, b_hh, carry, emit, projection, unr
             return gx_BG + mm(h_BH, w_hh_T), None
     elif projection == "fused":
         xs = x
-        W = jnp.swapaxes(jnp.concatenate([w_ih, w_hh], axis=-1), -1, -2)  # [(D,) F + H, G]
+        W = prepare(jnp.swapaxes(jnp.concatenate([w_ih, w_hh], axis=-1), -1, -2))  # [(D,) F + H, G]
 
         def project(x_BF, h_BH):
             return mm(jnp.concatenate([x_BF, h_BH], axis=-1), W) + b_x, None
@@ -283,8 +331,9 @@ def _recurrence_fwd(kind, emit, projection, unroll, step_matmul, x, mask, w_ih, 
 def _recurrence_bwd(kind, emit, projection, unroll, step_matmul, saved, cotangents):
     x, mask, w_ih, w_hh, res = saved
     d_out, d_final = cotangents
-    mm = _step_matmul(step_matmul)
+    prepare, mm = _step_matmul(step_matmul)
     D = None if step_matmul is None else w_ih.shape[0]
+    w_hh_GH = prepare(w_hh)
 
     def body(dc, xs):
         dy_BH, m_B, r = xs
@@ -298,15 +347,15 @@ def _recurrence_bwd(kind, emit, projection, unroll, step_matmul, saved, cotangen
             coef, k, f = r
             dc_new_BH = dh_new_BH * k + (dc[1] if m_B is None else jnp.where(m_B1, dc[1], 0.0))
             dz_BG = coef * jnp.concatenate([dc_new_BH, dc_new_BH, dc_new_BH, dh_new_BH], axis=-1)
-            prev = (mm(dz_BG, w_hh), dc_new_BH * f)
+            prev = (mm(dz_BG, w_hh_GH), dc_new_BH * f)
             emitted = dz_BG
         elif kind == "rnn":
             dz_BG = dh_new_BH * r[0]
-            prev, emitted = (mm(dz_BG, w_hh),), dz_BG
+            prev, emitted = (mm(dz_BG, w_hh_GH),), dz_BG
         else:
             coef, _, z = r
             dgh_BG = coef * jnp.concatenate([dh_new_BH, dh_new_BH, dh_new_BH], axis=-1)
-            prev, emitted = (mm(dgh_BG, w_hh) + dh_new_BH * z,), dh_new_BH
+            prev, emitted = (mm(dgh_BG, w_hh_GH) + dh_new_BH * z,), dh_new_BH
         if skip is not None:
             prev = tuple(p + s for p, s in zip(prev, skip))
         # one contiguous [T, B, G] per direction for the matmuls after the loop
@@ -378,9 +427,10 @@ class RNN(nn.Module):
       unroll: ``lax.scan`` unroll factor. dtype: compute dtype (params stay float32).
       backward: ``"hoisted"`` (the custom backward pass) or ``"autodiff"``; projection: ``None``
       (by shape), ``"fused"``, ``"separate"`` or ``"hoisted"``; see :func:`scan_cell`.
-      fuse_directions: with ``bidirectional``, run both directions of a layer in one loop
-      (:func:`scan_bidirectional`, the default); False runs two :func:`scan_cell` loops, the
-      reverse one on the input reversed within each length. Same parameters, same results.
+      fuse_directions: with ``bidirectional``, True runs both directions of a layer in one loop
+      (:func:`scan_bidirectional`); False (default: faster on XLA:CPU, see the module docstring)
+      runs two :func:`scan_cell` loops, the reverse one on the input reversed within each
+      length. Same parameters, same results.
 
     Call: ``(x float32[B, T, F], lengths int32[B] | None, initial=None, train=False,
     outputs=True)`` -> ``(outputs float32[B, T, 2H if bidirectional else H], finals)``, where
@@ -400,7 +450,7 @@ class RNN(nn.Module):
     dtype: Any = jnp.float32
     backward: str = "hoisted"
     projection: str | None = None
-    fuse_directions: bool = True
+    fuse_directions: bool = False
 
     def _params(self, suffix: str, in_features: int):
         """The four parameters of direction ``suffix`` (``weight_ih_{suffix}``, ...; see
