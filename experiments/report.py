@@ -90,9 +90,9 @@ def charlm_section() -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p, r in rows:
         c = r["config"]
-        acc = _spread_cell(r, "test_accuracy", True) if "aggregate" in r else f"**{100 * r['test_accuracy']:.2f} %**"
+        bpc = _spread_cell(r, "heldout_bpc", False) if "aggregate" in r else f"**{r['heldout_bpc']:.3f}**"
         out.append(f"| [{p.stem}]({p.relative_to(RES)}) | {c['cell']} | {c['layers']} | {c['objective']} | "
-                   f"{len(r['history'])} | {r['train_steps']:,} | **{r['heldout_bpc']:.3f}** | "
+                   f"{len(r['history'])} | {r['train_steps']:,} | {bpc} | "
                    f"{r.get('markov_order1_bpc', float('nan')):.3f} | {r.get('markov_order3_bpc', float('nan')):.3f} | "
                    f"{fmt_time(r['wall_time_s'])} | `{r['command']}` |")
     out += [""]
@@ -293,6 +293,41 @@ def word2vec_section() -> list[str]:
     return out + [""] if out else []
 
 
+def seeds_bench() -> list[str]:
+    """K seeds at once against the same seeds one after another (benchmarks/seeds.py)."""
+    out = []
+    for p, r in load("benchmarks/seeds.json"):
+        out += ["", "K seeds in one run (`--seeds`), train steps only: samples/s over all seeds against one seed "
+                    "(the rate of K seeds run one after another) on one device and with the best one-seed layout; "
+                    f"each layout in a process of its own. `chrt -f 50 {r['command']}`", "",
+                "| model | cores | case | mesh | samples/s | vs one seed, 1 device | vs best one-seed layout | peak RSS MB |",
+                "|---|---|---|---|---|---|---|---|"]
+        for row in r["rows"]:
+            mesh = " × ".join(f"{k} {v}" for k, v in row["mesh"].items())
+            vs1 = f"{row['vs_one_device']:.2f}×" if "vs_one_device" in row else "—"
+            vsb = f"{row['vs_best_one_seed']:.2f}×" if "vs_best_one_seed" in row else "—"
+            out.append(f"| {row['model']} | {row['cores']} | {row['case']} | {mesh} | {row['samples_per_s']:,.0f} | "
+                       f"{vs1} | {vsb} | {row['peak_rss_mb']:.0f} |")
+    for p, r in load("benchmarks/seeds_commands.json"):
+        out += ["", f"Whole commands (start-up, data, compilation, one epoch, evaluation), 2 cores: `--seeds K` against "
+                    f"K runs one after another. `chrt -f 50 {r['command']}`", "",
+                "| model | K | at once s | one after another, 1 device s | … 2 devices s | speed-up vs 1 device | vs the best |",
+                "|---|---|---|---|---|---|---|"]
+        for row in r["rows"]:
+            out.append(f"| {row['model']} | {row['k']} | {row['at_once_s']:.1f} | {row['one_after_another_1_device_s']:.1f} | "
+                       f"{row['one_after_another_2_devices_s']:.1f} | **{row['speedup_vs_1_device']:.2f}×** | "
+                       f"{row['speedup_vs_best_one_seed']:.2f}× |")
+    for p, r in load("benchmarks/bidirectional_c*.json"):
+        out += ["", f"Bidirectional layer, both directions in one scan against two scans (fwd + bwd ms, "
+                    f"{p.stem.split('_')[-1]}): `{r['command']}`", "",
+                "| shape | " + " | ".join(next(iter(r["shapes"].values()))["variants"]) + " |",
+                "|---|" + "---|" * len(next(iter(r["shapes"].values()))["variants"])]
+        for name, v in r["shapes"].items():
+            out.append(f"| {name} | " + " | ".join(f"{x['ms']:.0f} ({x['speedup_vs_two_scans']:.2f}×)"
+                                                   for x in v["variants"].values()) + " |")
+    return out
+
+
 def bench_section() -> list[str]:
     out = []
     for p, r in load("benchmarks/charlm_*.json"):
@@ -304,6 +339,7 @@ def bench_section() -> list[str]:
         out.append(f"- char-LSTM, {r['layers']} layer(s), {r['cores']} core(s), batch {r['batch']}, samples/s (share of "
                    f"the {r['peak_gflops']:.0f} GFLOP/s matmul peak): {rows}; {ratios} (targets 1.5× PyTorch, "
                    f"1.3× flax). `chrt -f 50 {r['command']}`")
+    out += seeds_bench()
     for p, r in load("benchmarks/imdb.json"):
         out += ["", "| IMDB model | padded lengths | seqjax ex/s | PyTorch ex/s | plain flax ex/s | vs PyTorch | vs flax "
                     "| seqjax, CPU as 2 devices, ex/s | its ratio vs PyTorch / flax | command |",
