@@ -5,16 +5,18 @@ on the CPU split into ``N`` devices (``--xla_force_host_platform_device_count``)
 per core, the batch split over them (data parallel) or, for a run of several seeds, the seeds
 laid on the devices (:func:`seqjax.train.parallel.make_mesh`). Which is faster depends on the
 model: XLA's threads use two cores poorly for the small matmuls of a recurrence, and well for the
-CNN's and FastText's larger, few ops. Measured on the 2-core CPU of ``results/`` (samples/s, one
-epoch's steps, back to back; ``benchmarks/charlm.py``, ``benchmarks/imdb.py``, ``benchmarks/seeds.py``):
+CNN's and FastText's larger, few ops. Measured on the 2-core CPU of ``results/`` (train samples/s,
+``chrt -f 50``; ``benchmarks/charlm.py --cores 2``, ``benchmarks/imdb.py --cpu-devices``,
+``benchmarks/seeds.py``, results/benchmarks/):
 
 =========================  ==========================  ============================
 model, one seed            one device (XLA threads)    one device per core
 =========================  ==========================  ============================
-char-LSTM (lab)            4,427 - 4,501               6,215 - 6,552
-IMDB rnn / lstm / bilstm   (see imdb.json)             1.12 - 1.47x one device
-IMDB cnn                   5,460                       4,458
-IMDB fasttext              741                         504
+char-LSTM (lab)            3,772 / 5,503               6,654 / 6,468
+IMDB lstm                  286                         356
+IMDB bilstm                38                          45
+IMDB cnn (T 256)           1,042 (earlier: 5,460)      1,063 (earlier: 4,458)
+IMDB fasttext              741 (earlier run)           504 (earlier run)
 =========================  ==========================  ============================
 
 So :func:`cpu_device_count` gives one device per core to the recurrent models (charlm and the
