@@ -20,7 +20,8 @@ IMDB fasttext              741 (earlier run)           504 (earlier run)
 =========================  ==========================  ============================
 
 So :func:`cpu_device_count` gives one device per core to the recurrent models (charlm and the
-IMDB rnn / lstm / bilstm, training and evaluation) and to every run whose seeds divide evenly
+IMDB rnn / lstm / bilstm, training and evaluation; ``seqjax lab``, whose CNN measured alike on
+either layout) and to every run whose seeds divide evenly
 over the cores (each core then trains whole seeds: ``results/benchmarks/seeds.json``; 5 seeds
 on 2 cores would split each batch again, and follow the one-seed rule), and one device to the rest (the CNN
 and FastText with one seed, embeddings, word2vec, sampling and prediction, which are latency- or
@@ -63,6 +64,8 @@ def cpu_device_count(part: str, verb: str = "", model: str = "", seeds: int = 1,
     trains = verb in ("train", "evaluate")
     if part == "charlm" and verb == "train":
         return n, "char-LM: a recurrence runs faster with one device per core"
+    if part == "lab":
+        return n, "the lab: its char-LSTM runs faster with one device per core, its CNN alike on either layout"
     if part == "imdb" and trains and seeds > 1 and seeds % n == 0:
         return n, f"{seeds} seeds: each core trains whole seeds"
     if part == "imdb" and trains and model in RECURRENT_IMDB:

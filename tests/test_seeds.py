@@ -173,6 +173,7 @@ def test_bad_seeds_are_refused_in_one_line(tmp_path, flags, says):
 def test_the_layout_rule_picks_per_command():
     two = dict(n_cores=2)
     assert layout.cpu_device_count("charlm", "train", **two)[0] == 2
+    assert layout.cpu_device_count("lab", **two)[0] == 2
     for m in ("rnn", "lstm", "bilstm"):
         assert layout.cpu_device_count("imdb", "train", m, **two)[0] == 2
     for m in ("cnn", "fasttext"):
