@@ -56,5 +56,8 @@ def tiny_reviews():
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    """Downloads go to a per-test cache; tests never touch the user's."""
+    """Downloads go to a per-test cache; tests never touch the user's. ``$XLA_FLAGS`` is restored
+    after each test: ``seqjax.cli.main`` called in this process sets the CPU device count there
+    (seqjax/layout.py), which must not reach the subprocesses of later tests."""
     monkeypatch.setenv("SEQJAX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
