@@ -537,6 +537,14 @@ def readme_rows() -> list[str]:
         rows.append(f"| PyTorch weights imported | `seqjax imdb import-torch --state-dict model.pt --vocab itos.json "
                     f"--model cnn --out RUN`; `seqjax imdb evaluate --run RUN` | — | test **{_pct(j['test_accuracy'])}** | "
                     f"the same weights in PyTorch {_pct(t['test_accuracy_each_review'])} |")
+    for p, ref in load("reference/*_seeds*.json"):
+        key = next(iter(ref["comparison"]))
+        pct = key == "test_accuracy"
+        a = ref["comparison"][key]["seqjax"]
+        f = (lambda v: f"{100 * v:.2f} %") if pct else (lambda v: f"{v:.3f}")
+        what = f"{ref['model']}, {ref['config']['epochs']} epochs, {key.replace('_', ' ')}"
+        rows.append(f"| PyTorch side by side, {a['n']} seeds | `{_cmd(ref)}` | — | "
+                    f"{what}: seqjax {f(a['mean'])} ± {f(a['std'])} | {_verdict(ref, key, pct)} |")
     side = _one("reference/cnn.json")
     if side:
         rows.append(f"| PyTorch side by side | `{_cmd(side)}` | — | Kim CNN test {_pct(side['seqjax']['test_accuracy'])} | "
