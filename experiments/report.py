@@ -189,7 +189,7 @@ def reference_section() -> list[str]:
            "not of one epoch. The fasttext and cnn comparisons "
            "ran alone on both cores. Accuracy and loss are unaffected: same data, same order, same init.", ""]
     imported = {p.stem: r for p, r in rows if "seqjax" not in r}
-    rows = [(p, r) for p, r in rows if "seqjax" in r]
+    rows = [(p, r) for p, r in rows if "seqjax" in r and "comparison" not in r]  # --seeds: the lab table's rows
     if "import_cnn2d_pytorch" in imported and "import_cnn2d_seqjax" in imported:
         t, j = imported["import_cnn2d_pytorch"], imported["import_cnn2d_seqjax"]
         out += [f"**import_cnn2d** — the lab's Conv2d CNN trained in PyTorch, then imported: test accuracy "
