@@ -119,20 +119,21 @@ def make_train_step(loss_fn: Callable, mesh=None, within: str | None = None) -> 
         grads = jax.tree.map(lambda g: jax.lax.psum(g * share, "data"), grads)
         return jax.lax.psum(loss * share, "data"), jax.lax.psum(sums, "data"), aux, grads
 
-    def seed_step(state, batch):  # one seed on this device: state leaves [...], batch [b, ...]
+    def step(state, batch, grads_of):
+        """One seed's update: ``grads_of(params, batch, rng) -> (loss, sums, aux, grads)``."""
         rng = jax.random.fold_in(state.rng, state.step)
         if state.carry is not None:
             batch = {**batch, "carry": state.carry}
-        if parallel.data_size(mesh) > 1:
-            loss, sums, aux, grads = per_device(state.params, batch, rng)
-        else:
-            loss, sums, aux, grads = grads_and_sums(state.params, batch, rng)
+        loss, sums, aux, grads = grads_of(state.params, batch, rng)
         new = state.apply_gradients(grads)
         if "carry" in aux:
             new = new.replace(carry=aux["carry"])
         gnorm = optax.tree.norm(grads)
         return new, {**sums, "nonfinite": (~jnp.isfinite(loss) | ~jnp.isfinite(gnorm)).astype(jnp.float32),
                      "grad_norm": gnorm}
+
+    def seed_step(state, batch):  # one seed on this device: state leaves [...], batch [b, ...]
+        return step(state, batch, per_device if parallel.data_size(mesh) > 1 else grads_and_sums)
 
     how = within or SEEDS_WITHIN
     if how not in ("map", "vmap"):
@@ -150,25 +151,15 @@ def make_train_step(loss_fn: Callable, mesh=None, within: str | None = None) -> 
     if mesh is not None and parallel.has_seeds(mesh):
         return jax.jit(seeds_step, donate_argnums=0)
 
+    def sharded(params, batch, rng):
+        rows = jax.tree.map(lambda _: P("data"), batch)
+        return jax.shard_map(
+            per_device, mesh=mesh, in_specs=(P(), rows, P()), out_specs=(P(), P(), P("data"), P()),
+            check_vma=False,  # model code builds invariant initial carries; the psums make outputs replicated
+        )(params, batch, rng)
+
     def train_step(state, batch):
-        rng = jax.random.fold_in(state.rng, state.step)
-        if state.carry is not None:
-            batch = {**batch, "carry": state.carry}
-        if mesh is None or mesh.devices.size == 1:
-            loss, sums, aux, grads = grads_and_sums(state.params, batch, rng)
-        else:
-            rows = jax.tree.map(lambda _: P("data"), batch)
-            loss, sums, aux, grads = jax.shard_map(
-                per_device, mesh=mesh, in_specs=(P(), rows, P()), out_specs=(P(), P(), P("data"), P()),
-                check_vma=False,  # model code builds invariant initial carries; the psums make outputs replicated
-            )(state.params, batch, rng)
-        new = state.apply_gradients(grads)
-        if "carry" in aux:
-            new = new.replace(carry=aux["carry"])
-        gnorm = optax.tree.norm(grads)
-        sums = {**sums, "nonfinite": (~jnp.isfinite(loss) | ~jnp.isfinite(gnorm)).astype(jnp.float32),
-                "grad_norm": gnorm}
-        return new, sums
+        return step(state, batch, grads_and_sums if mesh is None or mesh.devices.size == 1 else sharded)
 
     return jax.jit(train_step, donate_argnums=0)
 
