@@ -1,8 +1,10 @@
 """One forward+backward of a recurrence, every way seqjax can run it, at the lab's shapes.
 
-Variants (``scan_cell``): the backward pass — ``hoisted`` (seqjax's custom VJP: only ``dh, dc``
-in the reverse loop, the weight gradients one matmul after it) or ``autodiff`` (JAX's transpose
-of the scan, also with ``lax.scan(_split_transpose=True)``) — times the input projection —
+Variants (``scan_cell``): the backward pass — ``hoisted`` (seqjax's hand-fused custom VJP: only
+``dh, dc`` in the reverse loop, the weight gradients one matmul after it), ``generic`` (the same
+shape of pass for any registered cell, each step's local derivatives from ``jax.vjp`` of the
+cell's ``combine``) or ``autodiff`` (JAX's transpose of the scan, also with
+``lax.scan(_split_transpose=True)``) — times the input projection —
 ``fused`` (one ``[x_t, h]`` matmul per step), ``separate`` (two), ``hoisted`` (all steps' ``x W_ih^T``
 before the loop) — and ``unroll=2``; plus a plain flax ``nn.RNN(OptimizedLSTMCell)`` for the
 LSTM shapes. Rounds are interleaved; the figure is the median. The share of peak divides the
@@ -10,14 +12,17 @@ matmul work of forward+backward (``3 * 2 T B (F + H) G H`` flops) by the time an
 float32 matmul rate, measured here on one ``[4096, 1024] @ [1024, 1024]`` product.
 
 ``chrt -f 50 taskset -c 0 python benchmarks/recurrence.py`` (one core, real-time priority so
-other work on the machine does not get in) -> results/benchmarks/recurrence.json
+other work on the machine does not get in) -> results/benchmarks/recurrence.json; with
+``--shapes`` only those rows are replaced (each then records its own command and peak).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import statistics
+import sys
 from unittest import mock
 
 import common
@@ -27,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.nn.cells import GATES, zero_carry
+from seqjax.nn.cells import get_cell, zero_carry
 from seqjax.nn.recurrent import default_projection, scan_cell, sequence_mask
 from seqjax.runtime import tune_allocator
 
@@ -70,6 +75,8 @@ def variants(kind, T, B, F, H, mask, lengths, p):
     for backward in ("hoisted", "autodiff"):
         for projection in projections:
             out[f"{backward} backward, {projection} projection"] = seqjax_loss(backward, projection), p
+    for projection in ("separate", "hoisted"):  # the generic backward pass (any registered cell)
+        out[f"generic backward, {projection} projection"] = seqjax_loss("generic", projection), p
     best = default_projection(kind, F, H)
     out[f"hoisted backward, {best} projection, unroll 2"] = seqjax_loss("hoisted", best, 2), p
     out[f"autodiff backward, {best} projection, unroll 2"] = seqjax_loss("autodiff", best, 2), p
@@ -98,7 +105,7 @@ def main() -> None:
     for name, (kind, T, B, F, H, ragged) in SHAPES.items():
         if args.shapes != "all" and not any(s in name for s in args.shapes.split(",")):
             continue
-        G = GATES[kind]
+        G = get_cell(kind).gates
         k = jax.random.split(jax.random.PRNGKey(0), 5)
         p = [jax.random.normal(k[i], s) * 0.1 for i, s in enumerate([(G * H, F), (G * H, H), (G * H,), (G * H,)])]
         x = jax.random.normal(k[4], (T, B, F))
@@ -119,6 +126,12 @@ def main() -> None:
         print(f"\n{name}  ({kind}, T {T}, B {B}, F {F}, H {H}{', ragged lengths' if ragged else ''})")
         for v, r in sorted(rows.items(), key=lambda kv: kv[1]["ms"]):
             print(f"  {v:55s} {r['ms']:8.2f} ms  {100 * r['share_of_peak']:5.1f} % of peak", flush=True)
+    if args.shapes != "all":  # a partial run updates its shapes and keeps the others' rows
+        path = common.ROOT / "results" / "benchmarks" / "recurrence.json"
+        if path.exists():
+            for row in table.values():
+                row.update(peak_gflops=round(peak, 1), command="python " + " ".join(sys.argv))
+            table = {**json.loads(path.read_text())["shapes"], **table}
     common.write("recurrence", {"peak_gflops": round(peak, 1), "rounds": args.rounds, "shapes": table})
 
 

@@ -1,36 +1,108 @@
-"""SimpleRNN (tanh), LSTM and GRU cells with parameters in PyTorch's layout.
+"""Recurrent cells as data: each one registered once, with parameters in PyTorch's layout.
 
-Parameters of a cell with ``G`` gate rows (``H`` rnn, ``4 H`` lstm, ``3 H`` gru), input width
-``F`` and ``H`` hidden units::
+A cell is a :class:`CellDef`: its gate count ``gates`` (``G = gates x H`` rows), its carry (how
+many ``float32[B, H]`` arrays, ``h`` first), the form of its recurrent weight, any parameters
+of its own, and one function, ``combine(carry, gx_BG, gh_BG, *extra) -> carry``, the update
+from the two projections ``gx_BG = x_BF W_ih^T + b_ih`` and ``gh_BG = h_BH W_hh^T + b_hh``
+(``float32[B, G]``). Everything else is derived from that definition: the parameters
+(:func:`cell_params`), one step (:func:`cell_apply`, used for sampling and by :class:`Cell`),
+the zero carry, and the sequence layer's backward pass (:mod:`seqjax.nn.recurrent` takes each
+step's local derivatives from ``jax.vjp`` of ``combine``). ``rnn``, ``lstm`` and ``gru`` also
+have hand-fused loops in :mod:`seqjax.nn.recurrent`, which the tests prove equal to the generic
+one. :data:`CELLS` is the registry; :func:`register_cell` adds to it, and an unknown name is
+refused with the list.
+
+Parameters of a cell with ``G`` gate rows, input width ``F`` and ``H`` hidden units::
 
     weight_ih  float32[G, F]     bias_ih  float32[G]
-    weight_hh  float32[G, H]     bias_hh  float32[G]
+    weight_hh  float32[G, H]     bias_hh  float32[G]     (recurrent="matrix", the default)
+    weight_hh  float32[G]                                (recurrent="diagonal": gh = h * w, per gate)
 
-Gate order as PyTorch: LSTM ``i, f, g, o``; GRU ``r, z, n`` with
-``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``. All initialised ``U(-1/sqrt(H), 1/sqrt(H))``
-as PyTorch does, so PyTorch weights import by copying.
+plus the cell's ``extra`` parameters (e.g. a peephole LSTM's ``float32[3, H]``). Gate order as
+PyTorch: LSTM ``i, f, g, o``; GRU ``r, z, n`` with ``n = tanh(W_in x + b_in + r * (W_hn h +
+b_hn))``. All initialised ``U(-1/sqrt(H), 1/sqrt(H))`` as PyTorch does, so PyTorch weights
+import by copying (``CellDef.torch`` names the ``torch.nn`` module with the same layout).
 
-Each cell is a ``combine(carry, gx_BG, gh_BG) -> carry`` of the two projections
-``gx_BG = x_BF W_ih^T + b_ih`` and ``gh_BG = h_BH W_hh^T + b_hh`` (``float32[B, G]``); rnn and
-lstm only need their sum. :func:`cell_params` creates the parameters and :func:`cell_apply`
-runs one step; :class:`Cell` and :class:`seqjax.nn.recurrent.RNN` (its one-step
-``RNN.step``, used for sampling) are both built from these two. The sequence layer
-:func:`seqjax.nn.recurrent.scan_cell` runs the same equations with its own backward pass.
-
-Carries are tuples: ``(h_BH,)`` for rnn / gru, ``(h_BH, c_BH)`` for lstm, each ``float32[B, H]``.
+Carries are tuples: ``(h_BH,)`` for rnn / gru / indrnn, ``(h_BH, c_BH)`` for lstm, each
+``float32[B, H]``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 Carry = tuple[jnp.ndarray, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellDef:
+    """One recurrent cell.
+
+    Attributes:
+      name: the name ``--cell`` takes.
+      gates: ``G / H``, the gate blocks of ``weight_ih`` (``G = gates x H`` rows).
+      combine: ``(carry, gx_BG, gh_BG, *extra) -> carry``: the update from the input projection
+        ``gx_BG float32[B, G]`` (bias included) and the recurrent one ``gh_BG float32[B, G]``
+        (``h W_hh^T + b_hh``); ``extra`` are the cell's own parameters, in ``extra``'s order.
+        Elementwise over the batch: a cell's matmuls are the two projections, which the layer
+        batches over time where it can.
+      carry: arrays in the carry, ``h`` first (1: ``(h,)``; 2: ``(h, c)``).
+      recurrent: ``"matrix"`` (``weight_hh float32[G, H]``) or ``"diagonal"`` (``weight_hh
+        float32[G]``: ``gh = tile(h, gates) * weight_hh + bias_hh``, IndRNN's form).
+      extra: ``((name, shape_of_H), ...)``: parameters beyond PyTorch's four, created
+        ``U(-1/sqrt(H), 1/sqrt(H))`` with shape ``shape_of_H(H)``.
+      torch: the ``torch.nn`` module with this cell's layout (``"LSTM"``), or None.
+    """
+
+    name: str
+    gates: int
+    combine: Callable[..., Carry]
+    carry: int = 1
+    recurrent: str = "matrix"
+    extra: tuple[tuple[str, Callable[[int], tuple[int, ...]]], ...] = ()
+    torch: str | None = None
+
+    def __post_init__(self):
+        if self.recurrent not in ("matrix", "diagonal"):
+            raise ValueError(f"cell {self.name!r}: recurrent {self.recurrent!r}: choose matrix or diagonal")
+        if self.gates < 1 or self.carry < 1:
+            raise ValueError(f"cell {self.name!r}: gates and carry must be >= 1")
+
+    def param_names(self) -> tuple[str, ...]:
+        """PyTorch's four names, then the cell's own."""
+        return PARAM_NAMES + tuple(n for n, _ in self.extra)
+
+    def param_shapes(self, hidden: int, in_features: int) -> tuple[tuple[int, ...], ...]:
+        """Shapes in :meth:`param_names` order: ``[G, F]``, ``[G, H]`` (or ``[G]``), ``[G]``,
+        ``[G]``, then each extra's ``shape_of_H(H)``."""
+        G = self.gates * hidden
+        hh = (G, hidden) if self.recurrent == "matrix" else (G,)
+        return ((G, in_features), hh, (G,), (G,)) + tuple(tuple(s(hidden)) for _, s in self.extra)
+
+
+CELLS: dict[str, CellDef] = {}
+
+
+def register_cell(cell: CellDef) -> CellDef:
+    """Add ``cell`` to :data:`CELLS` (a name is registered once) and return it."""
+    if cell.name in CELLS:
+        raise ValueError(f"cell {cell.name!r} is already registered")
+    CELLS[cell.name] = cell
+    return cell
+
+
+def get_cell(name: str) -> CellDef:
+    """The registered cell called ``name``; an unknown name is refused with the list."""
+    try:
+        return CELLS[name]
+    except KeyError:
+        raise ValueError(f"cell {name!r}: choose {', '.join(CELLS)}") from None
 
 
 def torch_uniform(hidden: int):
@@ -67,46 +139,64 @@ def gru_combine(carry: Carry, gx_BG, gh_BG) -> Carry:
     return ((1.0 - z) * n + z * h_BH,)
 
 
-COMBINE = {"rnn": rnn_combine, "lstm": lstm_combine, "gru": gru_combine}
+def indrnn_combine(carry: Carry, gx_BG, gh_BG) -> Carry:
+    """IndRNN (Li et al., CVPR 2018): ``h' = relu(W x + b + u * h)``, ``u`` the diagonal recurrent
+    weight (``gh_BG = u * h + b_hh``); ``gx_BG, gh_BG float32[B, H]``."""
+    return (jax.nn.relu(gx_BG + gh_BG),)
 
 
-def cell_step(kind: str, carry: Carry, gx_BG, w_hh, b_hh) -> Carry:
+RNN_CELL = register_cell(CellDef("rnn", 1, rnn_combine, torch="RNN"))
+LSTM_CELL = register_cell(CellDef("lstm", 4, lstm_combine, carry=2, torch="LSTM"))
+GRU_CELL = register_cell(CellDef("gru", 3, gru_combine, torch="GRU"))
+INDRNN_CELL = register_cell(CellDef("indrnn", 1, indrnn_combine, recurrent="diagonal"))
+
+
+def recurrent_projection(cell: CellDef, h_BH, w_hh, b_hh):
+    """``gh float32[B, G]`` from ``h_BH float32[B, H]``: ``h W_hh^T + b_hh`` (``w_hh [G, H]``),
+    or ``tile(h, gates) * w_hh + b_hh`` for a diagonal ``w_hh [G]``."""
+    if cell.recurrent == "diagonal":
+        return jnp.tile(h_BH, (1,) * (h_BH.ndim - 1) + (cell.gates,)) * w_hh[..., None, :] + b_hh[..., None, :]
+    return h_BH @ jnp.swapaxes(w_hh, -1, -2) + b_hh[..., None, :]
+
+
+def cell_step(kind: str, carry: Carry, gx_BG, w_hh, b_hh, *extra) -> Carry:
     """One step of cell ``kind`` from the input projection ``gx_BG float32[B, G]``.
 
-    ``w_hh float32[G, H]``, ``b_hh float32[G]``; returns the new carry.
+    ``w_hh float32[G, H]`` (``[G]`` for a diagonal cell), ``b_hh float32[G]``, then the cell's
+    extra parameters; returns the new carry.
     """
-    return COMBINE[kind](carry, gx_BG, carry[0] @ w_hh.T + b_hh[None, :])
+    cell = get_cell(kind)
+    return cell.combine(carry, gx_BG, recurrent_projection(cell, carry[0], w_hh, b_hh), *extra)
 
 
-def cell_apply(kind: str, carry: Carry, x_BF, w_ih, w_hh, b_ih, b_hh) -> Carry:
+def cell_apply(kind: str, carry: Carry, x_BF, w_ih, w_hh, b_ih, b_hh, *extra) -> Carry:
     """One step of cell ``kind`` from its input ``x_BF float32[B, F]``: the input projection
     ``x W_ih^T + b_ih``, then :func:`cell_step`. Weights as :func:`cell_params` returns them."""
-    return cell_step(kind, carry, x_BF @ w_ih.T + b_ih[None, :], w_hh, b_hh)
+    return cell_step(kind, carry, x_BF @ w_ih.T + b_ih[None, :], w_hh, b_hh, *extra)
 
 
 def cell_params(module: nn.Module, kind: str, hidden: int, in_features: int, suffix: str = ""):
     """The parameters ``weight_ih{suffix}, weight_hh{suffix}, bias_ih{suffix}, bias_hh{suffix}``
-    of a ``kind`` cell, declared on ``module`` (inside its compact method) in that order:
-    ``float32[G, F]``, ``float32[G, H]``, ``float32[G]``, ``float32[G]``."""
-    if kind not in GATES:
-        raise ValueError(f"cell {kind!r}: choose rnn, gru or lstm")
-    G, H = GATES[kind] * hidden, hidden
-    init = torch_uniform(H)
-    shapes = ((G, in_features), (G, H), (G,), (G,))
-    return tuple(module.param(f"{n}{suffix}", init, s) for n, s in zip(PARAM_NAMES, shapes))
+    (then the cell's extra ones) of a ``kind`` cell, declared on ``module`` (inside its compact
+    method) in that order, shapes as :meth:`CellDef.param_shapes`."""
+    cell = get_cell(kind)
+    init = torch_uniform(hidden)
+    return tuple(module.param(f"{n}{suffix}", init, s)
+                 for n, s in zip(cell.param_names(), cell.param_shapes(hidden, in_features)))
 
 
 def zero_carry(cell: str, batch: int, hidden: int, dtype=jnp.float32) -> Carry:
-    """The zero initial state: a tuple of ``float32[B, H]`` arrays (``B = batch``, ``H = hidden``)."""
+    """The zero initial state: a tuple of ``float32[B, H]`` arrays (``B = batch``, ``H = hidden``),
+    as many as the cell carries."""
     z_BH = jnp.zeros((batch, hidden), dtype)
-    return (z_BH, z_BH) if cell == "lstm" else (z_BH,)
+    return (z_BH,) * get_cell(cell).carry
 
 
 class Cell(nn.Module):
     """A recurrent cell, flax ``RNNCellBase``-style: ``(carry, x float32[B, F]) -> (carry, h float32[B, H])``.
 
     Attributes:
-      features: hidden size ``H``. kind: "rnn" | "lstm" | "gru". dtype: compute dtype
+      features: hidden size ``H``. kind: a name in :data:`CELLS`. dtype: compute dtype
       (params are float32).
     """
 
@@ -115,7 +205,7 @@ class Cell(nn.Module):
     dtype: Any = jnp.float32
 
     def params_for(self, in_features: int):
-        """The cell's four parameters for an input of width ``in_features`` (:func:`cell_params`)."""
+        """The cell's parameters for an input of width ``in_features`` (:func:`cell_params`)."""
         return cell_params(self, self.kind, self.features, in_features)
 
     @nn.compact

@@ -40,13 +40,33 @@ Over both cores of one device the one loop ran at 0.86-1.05x the two loops' spee
 about equals its wall time). On an accelerator, where a step costs launch latency rather than
 flops, the one loop halves the sequential steps; that is not measured here.
 
-Parameter names follow ``torch.nn.{RNN,LSTM,GRU}``: ``weight_ih_l{k}[_reverse]`` etc., so a
-PyTorch ``state_dict`` maps onto these params by name. They are declared by
-:func:`seqjax.nn.cells.cell_params`, and ``RNN.step`` runs :func:`seqjax.nn.cells.cell_apply`:
-the cell's equations exist once, in :mod:`seqjax.nn.cells` (``_forward`` below restates them
-fused with the residuals its backward pass needs).
+Any cell registered in :mod:`seqjax.nn.cells` runs here. Its equations exist once, as the
+cell's ``combine``: the generic loop (:func:`_generic_recurrence`) runs it forward and takes
+each step's local derivatives from ``jax.vjp`` of it in the reverse loop, which, like the
+fused loops, carries only the carry's gradient through ``W_hh`` and leaves the weight gradients
+to one matmul each after the loop. rnn, lstm and gru also have hand-fused loops (``_forward``,
+``_recurrence_bwd``: the local derivatives computed in the forward pass's own elementwise
+work); tests/test_cells.py proves every cell's loops, fused and generic, equal to JAX's
+autodiff of a plain ``lax.scan`` of the cell's step. The fused loops stay because they are
+faster: forward + backward at the lab's shapes (``benchmarks/recurrence.py``, one core,
+results/benchmarks/recurrence.json)::
 
-Shapes: ``G`` is the gate width (gates x ``H``: ``H`` rnn, ``4 H`` lstm, ``3 H`` gru).
+                                           fused     generic    autodiff of the generic scan
+    char-LSTM layer 1 (T 40, B 128, H 128)   32.0 ms   39.8 ms   32.3 ms
+    IMDB LSTM (T 256, B 64, H 100, ragged)  159.2 ms  206.2 ms  175.9 ms
+
+(the generic pass at 1.24x and 1.29x the fused one). On XLA:CPU JAX's own transpose of the
+generic scan is faster still at these shapes, so a new cell's ``backward="autodiff"`` is worth
+timing; the generic pass is the default because its reverse loop holds no weight-gradient
+accumulation, the part that grows with ``H``.
+
+Parameter names follow ``torch.nn.{RNN,LSTM,GRU}``: ``weight_ih_l{k}[_reverse]`` etc. (then a
+cell's own, e.g. ``weight_peephole_l0``), so a PyTorch ``state_dict`` maps onto these params by
+name. They are declared by :func:`seqjax.nn.cells.cell_params`, and ``RNN.step`` runs
+:func:`seqjax.nn.cells.cell_apply`.
+
+Shapes: ``G`` is the gate width (gates x ``H``: ``H`` rnn, ``4 H`` lstm, ``3 H`` gru;
+:attr:`seqjax.nn.cells.CellDef.gates`).
 """
 
 from __future__ import annotations
@@ -58,7 +78,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqjax.nn.cells import GATES, PARAM_NAMES, Carry, cell_apply, cell_params, zero_carry
+from seqjax.nn.cells import Carry, cell_apply, cell_params, get_cell, zero_carry
+
+# cells with a hand-fused loop and backward pass here (``_forward``, ``_recurrence_bwd``); every
+# other registered cell runs the generic ones, which tests/test_recurrent.py proves equal to these
+FUSED_CELLS = ("rnn", "lstm", "gru")
 
 
 def sequence_mask(lengths: jnp.ndarray, maxlen: int) -> jnp.ndarray:
@@ -88,7 +112,7 @@ def _reverse(x_TB: jnp.ndarray, lengths: jnp.ndarray | None) -> jnp.ndarray:
 
 def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, w_hh, b_ih, b_hh,
               carry: Carry, unroll: int = 1, emit: bool = True, projection: str | None = None,
-              backward: str = "hoisted") -> tuple[jnp.ndarray | None, Carry]:
+              backward: str = "hoisted", extra: tuple = ()) -> tuple[jnp.ndarray | None, Carry]:
     """Run cell ``kind`` over time-major inputs ``x_TBF float32[T, B, F]``.
 
     Args:
@@ -101,20 +125,24 @@ def scan_cell(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, 
         ``[x_t, h]`` with ``[W_ih | W_hh]^T`` (rnn / lstm); ``"separate"`` — two matmuls;
         ``"hoisted"`` — ``X W_ih^T`` for all steps in one matmul before the loop (cuDNN's way),
         ``h W_hh^T`` in it. Default (``None``): :func:`default_projection`.
-      backward: ``"hoisted"`` (default) — the custom backward pass of :func:`_recurrence`;
-        ``"autodiff"`` — JAX's transpose of the same ``lax.scan`` (the reference in the tests).
+      backward: ``"hoisted"`` (default) — the custom backward pass: the hand-fused one of
+        :func:`_recurrence` for rnn / lstm / gru, the generic one (:func:`_generic_recurrence`,
+        local derivatives from ``jax.vjp`` of the cell's ``combine``) for any other cell;
+        ``"generic"`` — the generic one for every cell; ``"autodiff"`` — JAX's transpose of the
+        cell's plain ``lax.scan`` (the reference in the tests).
+      extra: the cell's own parameters after the four (:attr:`seqjax.nn.cells.CellDef.extra`).
 
     Returns:
       ``(outputs float32[T, B, H] | None, final carry)``: outputs are zero where masked and the
       carry is frozen past each sequence's length (the state at ``length - 1``).
     """
-    return _run(kind, x_TBF, mask_TB, (w_ih, w_hh, b_ih, b_hh), tuple(carry), unroll, emit, projection,
+    return _run(kind, x_TBF, mask_TB, (w_ih, w_hh, b_ih, b_hh, *extra), tuple(carry), unroll, emit, projection,
                 backward, None)
 
 
 def scan_bidirectional(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | None, w_ih, w_hh, b_ih, b_hh,
                        carry: Carry, unroll: int = 1, emit: bool = True, projection: str | None = None,
-                       backward: str = "hoisted", step_matmul: str = "batched"
+                       backward: str = "hoisted", step_matmul: str = "batched", extra: tuple = ()
                        ) -> tuple[tuple[jnp.ndarray, jnp.ndarray] | None, Carry]:
     """Both directions of a bidirectional layer over ``x_TBF float32[T, B, F]`` in one ``lax.scan``.
 
@@ -129,7 +157,8 @@ def scan_bidirectional(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | Non
       w_ih, w_hh, b_ih, b_hh: ``float32[2, G, F]``, ``[2, G, H]``, ``[2, G]``, ``[2, G]``: each
         direction's PyTorch-layout weights, forward first.
       carry: the initial states, ``(h,)`` or ``(h, c)``, each ``float32[2, B, H]`` (forward first).
-      unroll, emit, projection, backward: as :func:`scan_cell`.
+      unroll, emit, projection, backward: as :func:`scan_cell`; extra: the cell's own
+        parameters, each with a leading direction axis.
       step_matmul: how a step multiplies both directions: ``"batched"`` (default) — one
         batched matmul over the direction axis, ``[2, B, K] @ [2, K, G]``; ``"dots"`` — one
         ``[B, K] @ [K, G]`` matmul per direction, independent ops in one loop body. On XLA:CPU
@@ -146,7 +175,7 @@ def scan_bidirectional(kind: str, x_TBF: jnp.ndarray, mask_TB: jnp.ndarray | Non
         raise ValueError(f"step_matmul {step_matmul!r}: choose {', '.join(_STEP_MATMULS)}")
     x_TDBF = jnp.stack([x_TBF, x_TBF[::-1]], axis=1)
     mask_TDB = None if mask_TB is None else jnp.stack([mask_TB, mask_TB[::-1]], axis=1)
-    y_TDBH, carry = _run(kind, x_TDBF, mask_TDB, (w_ih, w_hh, b_ih, b_hh), tuple(carry), unroll, emit,
+    y_TDBH, carry = _run(kind, x_TDBF, mask_TDB, (w_ih, w_hh, b_ih, b_hh, *extra), tuple(carry), unroll, emit,
                          projection, backward, step_matmul)
     return (None if y_TDBH is None else (y_TDBH[:, 0], y_TDBH[::-1, 1])), carry
 
@@ -155,25 +184,37 @@ def _run(kind, x, mask, weights, carry, unroll, emit, projection, backward, step
     """:func:`scan_cell` (``step_matmul`` None) or :func:`scan_bidirectional`'s stacked loop
     (``x float32[T, 2, B, F]``, ``mask bool[T, 2, B]``) with the projection and backward pass
     chosen and checked."""
-    projection = projection or default_projection(kind, x.shape[-1], weights[1].shape[-1])
+    cell = get_cell(kind)
+    if len(weights) != len(cell.param_names()):
+        raise ValueError(f"cell {kind!r} takes {len(cell.param_names())} parameters "
+                         f"({', '.join(cell.param_names())}), got {len(weights)}")
+    projection = projection or default_projection(kind, x.shape[-1], cell_hidden(cell, weights[1]))
     if projection not in ("fused", "separate", "hoisted"):
         raise ValueError(f"projection {projection!r}: choose fused, separate or hoisted")
-    if kind == "gru" and projection == "fused":
-        projection = "separate"  # gru needs W_hn h + b_hn on its own
+    if backward not in ("hoisted", "generic", "autodiff"):
+        raise ValueError(f"backward {backward!r}: choose hoisted, generic or autodiff")
+    fused = kind in FUSED_CELLS and backward == "hoisted"
+    if projection == "fused" and (kind == "gru" or not fused):
+        projection = "separate"  # the gru, and the generic path, need h W_hh^T + b_hh on its own
     if backward == "autodiff":
-        out, carry, _ = _forward(kind, x, mask, *weights, carry, emit, projection, unroll, save=False,
-                                 step_matmul=step_matmul)
+        out, carry, _ = _generic_forward(cell, x, mask, weights, carry, emit, projection, unroll, False, step_matmul)
         return out, carry
-    if backward != "hoisted":
-        raise ValueError(f"backward {backward!r}: choose hoisted or autodiff")
-    return _recurrence(kind, emit, projection, unroll, step_matmul, x, mask, *weights, carry)
+    if fused:
+        return _recurrence(kind, emit, projection, unroll, step_matmul, x, mask, *weights, carry)
+    return _generic_recurrence(kind, emit, projection, unroll, step_matmul, x, mask, tuple(weights), carry)
+
+
+def cell_hidden(cell, w_hh: jnp.ndarray) -> int:
+    """``H`` from the recurrent weight ``w_hh`` (``float32[(D,) G, H]``, or ``[(D,) G]`` for a
+    diagonal cell)."""
+    return w_hh.shape[-1] if cell.recurrent == "matrix" else w_hh.shape[-1] // cell.gates
 
 
 def default_projection(kind: str, features: int, hidden: int) -> str:
     """The input projection :func:`scan_cell` uses for an input of width ``features``: the
     fastest one at the lab's shapes in ``benchmarks/recurrence.py``
     (results/benchmarks/recurrence.json)."""
-    return "fused" if 8 * features <= hidden and kind != "gru" else "separate"
+    return "fused" if 8 * features <= hidden and kind in ("rnn", "lstm") else "separate"
 
 
 def _split_directions(w_DKG: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
@@ -377,6 +418,125 @@ def _recurrence_bwd(kind, emit, projection, unroll, step_matmul, saved, cotangen
 _recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
 
 
+# --- the generic recurrence: any registered cell, the same shape of backward pass ----------------
+#
+# The forward loop saves each step's carry, input projection gx and recurrent projection gh. The
+# reverse loop takes the step's local derivatives from ``jax.vjp`` of the cell's own ``combine``
+# (recomputed from the saved arrays: elementwise work, no matmul) and carries only d(carry) through
+# W_hh, as the fused loops do; the weight gradients are then one matmul each over all T*B rows.
+
+
+def _generic_forward(cell, x, mask, weights, carry, emit, projection, unroll, save, step_matmul):
+    """The masked scan forward of any registered ``cell`` (``x float32[T, (D,) B, F]``, ``mask
+    bool[T, (D,) B] | None``, ``weights`` as :meth:`CellDef.param_names` with a leading ``D``
+    for the direction axis): ``(out float32[T, (D,) B, H] | None, final carry, residuals)``, the
+    residuals (with ``save``) ``(carry before each step, gx, gh)``, stacked over ``T``."""
+    w_ih, w_hh, b_ih, b_hh, *extra = weights
+    prepare, mm = _step_matmul(step_matmul)
+    combine = cell.combine if step_matmul is None else jax.vmap(cell.combine)
+    w_ih_T = prepare(jnp.swapaxes(w_ih, -1, -2))
+    w_hh_T = prepare(jnp.swapaxes(w_hh, -1, -2)) if cell.recurrent == "matrix" else w_hh[..., None, :]
+    b_x, b_h = b_ih[..., None, :], b_hh[..., None, :]  # [(D,) 1, G]
+    if projection == "hoisted":
+        if step_matmul is None:
+            xs = x @ jnp.swapaxes(w_ih, -1, -2) + b_x[None]
+        else:
+            xs = _matmul_per_direction(x, _split_directions(jnp.swapaxes(w_ih, -1, -2))) + b_x[None]
+    else:
+        xs = x
+
+    def body(c, xs_t):
+        x_t, m_B = xs_t
+        gx = x_t if projection == "hoisted" else mm(x_t, w_ih_T) + b_x
+        if cell.recurrent == "matrix":
+            gh = mm(c[0], w_hh_T) + b_h
+        else:
+            gh = jnp.tile(c[0], (1,) * (c[0].ndim - 1) + (cell.gates,)) * w_hh_T + b_h
+        new = tuple(combine(c, gx, gh, *extra))
+        if m_B is not None:
+            m_B1 = m_B[..., None]
+            new = tuple(jnp.where(m_B1, n_, o_) for n_, o_ in zip(new, c))
+            y = jnp.where(m_B1, new[0], 0.0) if emit else None
+        else:
+            y = new[0] if emit else None
+        return new, (y, (c, gx, gh) if save else None)
+
+    carry, (out, res) = jax.lax.scan(body, tuple(carry), (xs, mask), unroll=unroll)
+    return out, carry, res
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _generic_recurrence(kind, emit, projection, unroll, step_matmul, x, mask, weights, carry):
+    out, carry, _ = _generic_forward(get_cell(kind), x, mask, weights, carry, emit, projection, unroll, False,
+                                     step_matmul)
+    return out, carry
+
+
+def _generic_fwd(kind, emit, projection, unroll, step_matmul, x, mask, weights, carry):
+    out, final, res = _generic_forward(get_cell(kind), x, mask, weights, carry, emit, projection, unroll, True,
+                                       step_matmul)
+    return (out, final), (x, mask, weights, res)
+
+
+def _generic_bwd(kind, emit, projection, unroll, step_matmul, saved, cotangents):
+    cell = get_cell(kind)
+    x, mask, weights, res = saved
+    w_ih, w_hh, b_ih, b_hh, *extra = weights
+    d_out, d_final = cotangents
+    prepare, mm = _step_matmul(step_matmul)
+    combine = cell.combine if step_matmul is None else jax.vmap(cell.combine)
+    D = None if step_matmul is None else w_ih.shape[0]
+    w_hh_GH = prepare(w_hh) if cell.recurrent == "matrix" else w_hh[..., None, :]
+
+    def body(state, xs):
+        dc, d_extra = state
+        dy, m_B, (c_prev, gx, gh) = xs
+        d_new = ((dc[0] if dy is None else dc[0] + dy),) + tuple(dc[1:])
+        if m_B is not None:  # past the length the carry passed through untouched
+            m_B1 = m_B[..., None]
+            d_new, skip = tuple(jnp.where(m_B1, d, 0.0) for d in d_new), tuple(jnp.where(m_B1, 0.0, d) for d in dc)
+        _, vjp = jax.vjp(lambda c, a, b, *e: tuple(combine(c, a, b, *e)), c_prev, gx, gh, *extra)
+        d_c, d_gx, d_gh, *d_e = vjp(d_new)
+        if cell.recurrent == "matrix":
+            dh = mm(d_gh, w_hh_GH)
+        else:
+            dh = (d_gh * w_hh_GH).reshape(d_gh.shape[:-1] + (cell.gates, -1)).sum(-2)
+        prev = (d_c[0] + dh,) + tuple(d_c[1:])
+        if m_B is not None:
+            prev = tuple(p + s for p, s in zip(prev, skip))
+        return (prev, tuple(a + b for a, b in zip(d_extra, d_e))), (d_gx, d_gh)
+
+    zeros = tuple(jnp.zeros_like(e) for e in extra)
+    (d_carry0, d_extra), (d_gx, d_gh) = jax.lax.scan(
+        body, (tuple(d_final), zeros), (d_out if emit else None, mask, res), reverse=True, unroll=unroll)
+    h_prev = res[0][0]
+    if D is None:
+        grads = _generic_weight_grads(cell, x, h_prev, d_gx, d_gh, w_ih)
+    else:
+        per = [_generic_weight_grads(cell, x[:, d], h_prev[:, d], d_gx[:, d], d_gh[:, d], w_ih[d]) for d in range(D)]
+        grads = tuple(jnp.stack(g, axis=1 if i == 0 else 0) for i, g in enumerate(zip(*per)))
+    dx, dw_ih, dw_hh, db_ih, db_hh = grads
+    return dx, None, (dw_ih, dw_hh, db_ih, db_hh, *d_extra), d_carry0
+
+
+_generic_recurrence.defvjp(_generic_fwd, _generic_bwd)
+
+
+def _generic_weight_grads(cell, x_TBF, h_TBH, d_gx_TBG, d_gh_TBG, w_ih):
+    """One direction's ``(dx float32[T, B, F], dw_ih [G, F], dw_hh [G, H] (or [G]), db_ih [G],
+    db_hh [G])`` from the projections' gradients ``d_gx_TBG, d_gh_TBG``: matmuls over all
+    ``N = T*B`` rows."""
+    T, B, F = x_TBF.shape
+    N = T * B
+    d_gx_NG, d_gh_NG = d_gx_TBG.reshape(N, -1), d_gh_TBG.reshape(N, -1)
+    if cell.recurrent == "matrix":
+        dw_ih, dw_hh = _transposed(_rows_last(x_TBF) @ d_gx_NG, _rows_last(h_TBH) @ d_gh_NG)
+    else:
+        (dw_ih,) = _transposed(_rows_last(x_TBF) @ d_gx_NG)
+        dw_hh = (d_gh_NG * jnp.tile(h_TBH.reshape(N, -1), (1, cell.gates))).sum(0)
+    return (d_gx_NG @ w_ih).reshape(T, B, F), dw_ih, dw_hh, d_gx_NG.sum(0), d_gh_NG.sum(0)
+
+
 def _input_and_weight_grads(kind, x_TBF, res, dZ_TBG, w_ih):
     """After the reverse loop, one direction's ``(dx float32[T, B, F], dw_ih [G, F], dw_hh
     [G, H], db_ih [G], db_hh [G])`` from its input ``x_TBF``, forward residuals ``res``
@@ -418,14 +578,15 @@ def _rows_last(a_TBK: jnp.ndarray) -> jnp.ndarray:
 
 
 class RNN(nn.Module):
-    """A (stacked, optionally bidirectional) rnn / lstm / gru over padded batches.
+    """A (stacked, optionally bidirectional) recurrence of any registered cell over padded batches.
 
     Attributes:
-      hidden: ``H``. cell: "rnn" | "lstm" | "gru". num_layers: stack depth.
+      hidden: ``H``. cell: a name in :data:`seqjax.nn.cells.CELLS` ("rnn", "lstm", "gru",
+      "indrnn", or one registered with :func:`seqjax.nn.cells.register_cell`). num_layers: stack depth.
       bidirectional: run a reverse direction too; layer outputs concatenate ``[fwd, bwd]``.
       dropout: rate applied to each layer's output except the last (as PyTorch), when training.
       unroll: ``lax.scan`` unroll factor. dtype: compute dtype (params stay float32).
-      backward: ``"hoisted"`` (the custom backward pass) or ``"autodiff"``; projection: ``None``
+      backward: ``"hoisted"`` (the custom backward pass), ``"generic"`` or ``"autodiff"``; projection: ``None``
       (by shape), ``"fused"``, ``"separate"`` or ``"hoisted"``; see :func:`scan_cell`.
       fuse_directions: with ``bidirectional``, True runs both directions of a layer in one loop
       (:func:`scan_bidirectional`); False (default: faster on XLA:CPU, see the module docstring)
@@ -465,8 +626,7 @@ class RNN(nn.Module):
     @nn.compact
     def __call__(self, x_BTF, lengths=None, initial: Sequence[Carry] | None = None,
                  train: bool = False, outputs: bool = True):
-        if self.cell not in GATES:
-            raise ValueError(f"cell {self.cell!r}: choose rnn, gru or lstm")
+        get_cell(self.cell)  # an unknown name is refused with the list
         B, T, _ = x_BTF.shape
         # no lengths: every step is real, and the scan skips the masking work
         mask_TB = None if lengths is None else sequence_mask(lengths, T).T
@@ -482,16 +642,17 @@ class RNN(nn.Module):
             carries = [tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, self.dtype)
                        for i in ids]
             if D == 2 and self.fuse_directions:
+                stacked = [jnp.stack(w) for w in zip(*weights)]
                 outs_TBH, carry = scan_bidirectional(
-                    self.cell, h_TBF, mask_TB, *(jnp.stack(w) for w in zip(*weights)),
-                    tuple(jnp.stack(c) for c in zip(*carries)), self.unroll, emit, self.projection, self.backward)
+                    self.cell, h_TBF, mask_TB, *stacked[:4], tuple(jnp.stack(c) for c in zip(*carries)), self.unroll,
+                    emit, self.projection, self.backward, extra=tuple(stacked[4:]))
                 finals += [tuple(c[d] for c in carry) for d in range(D)]
             else:
                 outs_TBH = []
                 for d in range(D):
                     inp_TBF = _reverse(h_TBF, lengths) if d else h_TBF
-                    out_TBH, carry = scan_cell(self.cell, inp_TBF, mask_TB, *weights[d], carries[d], self.unroll,
-                                               emit, self.projection, self.backward)
+                    out_TBH, carry = scan_cell(self.cell, inp_TBF, mask_TB, *weights[d][:4], carries[d], self.unroll,
+                                               emit, self.projection, self.backward, extra=weights[d][4:])
                     outs_TBH.append(_reverse(out_TBH, lengths) if (d and emit) else out_TBH)
                     finals.append(carry)
             if not emit:
@@ -512,7 +673,7 @@ class RNN(nn.Module):
         p = self.variables["params"]
         h_BF, new = x_BF.astype(self.dtype), []
         for layer, suffix in enumerate(self.directions()):
-            weights = (p[f"{n}_{suffix}"].astype(self.dtype) for n in PARAM_NAMES)
+            weights = (p[f"{n}_{suffix}"].astype(self.dtype) for n in get_cell(self.cell).param_names())
             carry = cell_apply(self.cell, tuple(carries[layer]), h_BF, *weights)
             new.append(carry)
             h_BF = carry[0]
