@@ -1,5 +1,6 @@
-"""IMDB classifiers: embedder -> encoder -> head (one logit); the five lab models differ only
-in the encoder (as flax's ``examples/sst2`` composes its ``TextClassifier``).
+"""Text classifiers: embedder -> encoder -> head; the five lab models differ only in the encoder
+(as flax's ``examples/sst2`` composes its ``TextClassifier``). The head gives one logit for two
+classes (the lab's BCE-with-logits) and ``C`` logits for ``C > 2`` (softmax cross-entropy).
 
 An encoder is a small flax module with one contract::
 
@@ -26,13 +27,18 @@ The recurrences stop at each length; the mean and the CNN multiply their inputs 
 ``embedding`` (``nn.Embed``) -> encoder -> ``fc`` (``nn.Dense(1)``). The encoder shares the
 classifier's scope (``nn.share_scope``), so its parameters sit beside ``embedding`` and ``fc``
 (``rnn/weight_ih_l0``, ``conv3/kernel``, ...): the names ``seqjax.interop.torch`` maps a PyTorch
-``state_dict`` onto, and that saved checkpoints hold. :func:`TextClassifier` builds the lab's
-model of a name.
+``state_dict`` onto, and that saved checkpoints hold. :func:`TextClassifier` builds the model
+of an encoder's name.
+
+Encoders are registered by name in :data:`ENCODERS` (:class:`EncoderDef`: a builder that takes
+keywords only, and the hyperparameters it reads); :func:`register_encoder` adds one, and every
+model that takes an encoder name can then use it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import dataclasses
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -42,7 +48,37 @@ import optax
 from seqjax.nn.conv import ConvMaxPool
 from seqjax.nn.recurrent import RNN, sequence_mask
 
-ENCODERS = ("rnn", "lstm", "bilstm", "fasttext", "cnn")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderDef:
+    """A registered encoder: ``build(**keywords) -> module`` with the encoder contract of this
+    module's docstring, built from keywords only (``fields``, the hyperparameters it reads, and
+    ``dtype``); ``doc`` one line for ``--help``."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    fields: tuple[str, ...]
+    doc: str = ""
+
+
+ENCODERS: dict[str, EncoderDef] = {}
+
+
+def register_encoder(enc: EncoderDef) -> EncoderDef:
+    """Add ``enc`` to :data:`ENCODERS` (a name is registered once) and return it."""
+    if enc.name in ENCODERS:
+        raise ValueError(f"encoder {enc.name!r} is already registered")
+    ENCODERS[enc.name] = enc
+    return enc
+
+
+def get_encoder(name: str) -> EncoderDef:
+    """The registered encoder ``name``; an unknown name is refused with the list."""
+    try:
+        return ENCODERS[name]
+    except KeyError:
+        raise ValueError(f"encoder {name!r}: choose {', '.join(ENCODERS)}") from None
 
 
 def torch_linear_init(fan_in: int):
@@ -63,7 +99,7 @@ class RecurrentEncoder(nn.Module):
     """
 
     hidden: int
-    cell: str = "lstm"  # rnn | gru | lstm
+    cell: str = "lstm"  # a name in seqjax.nn.cells.CELLS
     unroll: int = 1
     dtype: Any = jnp.float32
 
@@ -136,21 +172,24 @@ class CNNEncoder(nn.Module):
 
 
 class Classifier(nn.Module):
-    """``embedding`` -> ``encoder`` -> ``fc``: one logit per review.
+    """``embedding`` -> ``encoder`` -> ``fc``: one logit per text (two classes), or ``classes``.
 
     Attributes:
       vocab, embed: the embedding table ``float32[V, E]``, ``N(0, 1)`` init as PyTorch's (replace
         ``params["params"]["embedding"]["embedding"]`` with pretrained vectors after init).
       encoder: a module with the encoder contract of this file's docstring.
       dtype: what the embeddings, the encoder and the head compute in; params stay float32.
+      classes: 2 (one logit, ``fc/kernel [D, 1]``, as the lab) or ``C > 2`` (``fc/kernel [D, C]``).
 
-    Call: ``(ids_BT int32[B, T], lengths_B int32[B], train=False) -> logits float32[B]``.
+    Call: ``(ids_BT int32[B, T], lengths_B int32[B], train=False) -> logits float32[B]`` (two
+    classes) or ``float32[B, C]``.
     """
 
     vocab: int
     embed: int
     encoder: nn.Module
     dtype: Any = jnp.float32
+    classes: int = 2
 
     def setup(self):
         nn.share_scope(self, self.encoder)  # the encoder's params beside embedding and fc
@@ -161,48 +200,76 @@ class Classifier(nn.Module):
                          name="embedding")(ids_BT).astype(self.dtype)
         feats_BD = self.encoder(x_BTE, lengths_B, train)
         D = feats_BD.shape[-1]
-        logits_B1 = nn.Dense(1, kernel_init=torch_linear_init(D), bias_init=torch_linear_init(D),
-                             dtype=self.dtype, name="fc")(feats_BD)
-        return logits_B1[:, 0].astype(jnp.float32)
+        if self.classes < 2:
+            raise ValueError(f"classes {self.classes}: a classifier needs 2 or more")
+        C = 1 if self.classes == 2 else self.classes
+        logits_BC = nn.Dense(C, kernel_init=torch_linear_init(D), bias_init=torch_linear_init(D),
+                             dtype=self.dtype, name="fc")(feats_BD).astype(jnp.float32)
+        return logits_BC[:, 0] if C == 1 else logits_BC
+
+
+register_encoder(EncoderDef(
+    "rnn", lambda *, hidden, cell="rnn", unroll=1, dtype=jnp.float32: RecurrentEncoder(
+        hidden=hidden, cell=cell, unroll=unroll, dtype=dtype),
+    ("hidden", "cell", "unroll"), "the final state of a 1-layer recurrence (the lab's plain RNN)"))
+register_encoder(EncoderDef(
+    "lstm", lambda *, hidden, cell="lstm", unroll=1, dtype=jnp.float32: RecurrentEncoder(
+        hidden=hidden, cell=cell, unroll=unroll, dtype=dtype),
+    ("hidden", "cell", "unroll"), "the final state of a 1-layer LSTM"))
+register_encoder(EncoderDef(
+    "bilstm", lambda *, hidden, layers=2, cell="lstm", dropout=0.0, unroll=1, dtype=jnp.float32: BiRecurrentEncoder(
+        hidden=hidden, layers=layers, cell=cell, dropout=dropout, unroll=unroll, dtype=dtype),
+    ("hidden", "layers", "cell", "dropout", "unroll"), "both final states of a stacked bidirectional LSTM"))
+register_encoder(EncoderDef("fasttext", lambda *, dtype=jnp.float32: MeanEncoder(), (),
+                            "the mean of the token and bigram vectors (FastText)"))
+register_encoder(EncoderDef(
+    "cnn", lambda *, filters=(3, 4, 5), n_filters=100, dropout=0.0, dtype=jnp.float32: CNNEncoder(
+        filters=tuple(filters), n_filters=n_filters, dropout=dropout, dtype=dtype),
+    ("filters", "n_filters", "dropout"), "Kim's CNN: Conv1d per width, max over time"))
 
 
 def TextClassifier(vocab: int, embed: int = 50, encoder: str = "lstm", cell: str = "lstm",  # noqa: N802
                    hidden: int = 100, layers: int = 1, dropout: float = 0.0,
                    filters: Sequence[int] = (3, 4, 5), n_filters: int = 100, unroll: int = 1,
-                   dtype: Any = jnp.float32) -> Classifier:
-    """The lab's classifier named ``encoder`` (one of :data:`ENCODERS`), as a :class:`Classifier`.
+                   dtype: Any = jnp.float32, classes: int = 2, **extra) -> Classifier:
+    """The classifier of the encoder named ``encoder`` (:data:`ENCODERS`), as a :class:`Classifier`
+    with ``classes`` outputs.
 
-    ``cell``, ``hidden``: rnn / lstm / bilstm; ``layers``: bilstm (rnn and lstm have one);
-    ``dropout``: bilstm and cnn; ``filters``, ``n_filters``: cnn. Arguments a model does not
-    have are ignored.
+    The encoder is built from the keywords it declares (:attr:`EncoderDef.fields`) out of
+    ``cell``, ``hidden``, ``layers``, ``dropout``, ``filters``, ``n_filters``, ``unroll`` and
+    ``extra`` (a registered encoder's own hyperparameters); the others are ignored.
     """
-    if encoder in ("rnn", "lstm"):
-        enc = RecurrentEncoder(hidden, cell, unroll, dtype)
-    elif encoder == "bilstm":
-        enc = BiRecurrentEncoder(hidden, layers, cell, dropout, unroll, dtype)
-    elif encoder == "fasttext":
-        enc = MeanEncoder()
-    elif encoder == "cnn":
-        enc = CNNEncoder(tuple(filters), n_filters, dropout, dtype)
-    else:
-        raise ValueError(f"encoder {encoder!r}: choose one of {ENCODERS}")
-    return Classifier(vocab, embed, enc, dtype)
+    spec = get_encoder(encoder)
+    given = dict(cell=cell, hidden=hidden, layers=layers, dropout=dropout, filters=tuple(filters),
+                 n_filters=n_filters, unroll=unroll, **extra)
+    enc = spec.build(**{k: given[k] for k in spec.fields if k in given}, dtype=dtype)
+    return Classifier(vocab, embed, enc, dtype, classes)
 
 
-def bce_loss(model: Classifier):
-    """Loss for :func:`seqjax.train.loop.fit`: weighted sigmoid BCE-with-logits.
+def classification_loss(model: Classifier):
+    """Loss for :func:`seqjax.train.loop.fit`, by the model's ``classes``: weighted sigmoid
+    BCE-with-logits for two (the lab's), softmax cross-entropy for more.
 
-    ``batch``: ``ids int32[B, T]``, ``lengths int32[B]``, ``labels float32[B]``, ``weights
-    float32[B]``. Sums: ``loss``, ``correct`` (logit > 0 agrees with the label), ``count``.
+    ``batch``: ``ids int32[B, T]``, ``lengths int32[B]``, ``labels float32[B]`` (0/1, or the class
+    index 0..C-1), ``weights float32[B]``. Sums: ``loss``, ``correct`` (the predicted class is
+    the label), ``count``.
     """
 
     def loss_fn(params, batch, rng, train):
         logits = model.apply(params, batch["ids"], batch["lengths"], train, rngs={"dropout": rng})
-        w = batch["weights"]
-        bce = optax.sigmoid_binary_cross_entropy(logits, batch["labels"])
+        w, y = batch["weights"], batch["labels"]
+        if model.classes == 2:
+            losses = optax.sigmoid_binary_cross_entropy(logits, y)
+            hit = (logits > 0) == (y > 0.5)
+        else:
+            y_B = y.astype(jnp.int32)
+            losses = optax.softmax_cross_entropy_with_integer_labels(logits, y_B)
+            hit = jnp.argmax(logits, axis=-1) == y_B
         count = w.sum()
-        sums = {"loss": (bce * w).sum(), "correct": (((logits > 0) == (batch["labels"] > 0.5)) * w).sum(),
-                "count": count}
+        sums = {"loss": (losses * w).sum(), "correct": (hit * w).sum(), "count": count}
         return sums["loss"] / jnp.maximum(count, 1.0), (sums, {})
 
     return loss_fn
+
+
+bce_loss = classification_loss  # the lab's name for the two-class loss
