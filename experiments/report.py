@@ -496,11 +496,11 @@ def readme_rows() -> list[str]:
     if emb:
         a = emb["analogies"]
         rows.append(f"| 7.2 GloVe analogies | `seqjax embeddings analogy man king woman`; `seqjax embeddings evaluate "
-                    f"questions-words.txt` | {a['seqjax']['best_wall_s']:.1f} s (all questions) | 3CosAdd "
+                    f"questions-words` | {a['seqjax']['best_wall_s']:.1f} s (all questions) | 3CosAdd "
                     f"**{_pct(a['seqjax']['accuracy'])}** over the {emb['restrict']:,} most frequent words | gensim "
                     f"{_pct(a['gensim']['accuracy'])} in {a['gensim']['scoring_wall_s']:.0f} s |")
         name, v = next(iter(emb["word_pairs"].items()))
-        rows.append(f"| 7.2 word-pair similarity | `seqjax embeddings similarity {name}` | — | Spearman "
+        rows.append(f"| 7.2 word-pair similarity | `seqjax embeddings similarity {Path(name).stem}` | — | Spearman "
                     f"**{v['seqjax']['spearman']:.3f}** | gensim {v['gensim']['spearman']:.3f} |")
     imdb = {p.stem: r for p, r in load("imdb/*.json")}
     for part, model in (("7.3 RNN", "rnn"), ("7.3 LSTM", "lstm"), ("7.3 bi-LSTM + GloVe", "bilstm"),

@@ -3,8 +3,9 @@
 Errors a user can fix (:class:`seqjax.SeqjaxError`) print one line and exit with status 2.
 
 The parser is argparse, generated from the config dataclasses (:func:`_add_config`: each field's
-help line from :data:`seqjax.configs.HELP`, its choices from :data:`seqjax.configs.RULES`, its
-real default). ``tyro`` / ``simple_parsing`` would generate the same from the dataclasses, but
+help line from :data:`seqjax.configs.HELP`, its choices from :data:`seqjax.configs.RULES` — a
+closed set becomes argparse ``choices``, listed by ``--help`` and refused by the parser in one
+line — its real default). ``tyro`` / ``simple_parsing`` would generate the same from the dataclasses, but
 the CLI needs things they do not give with less code: positional texts after the options
 (``imdb predict --run R "text"``), global flags accepted after the part, ``T | None`` preset
 fields left unset, ``--embeddings`` as another name of ``--vectors``, and a one-line error
@@ -33,12 +34,20 @@ class _Parser(argparse.ArgumentParser):
         if bad:  # argparse's "argument --order: invalid int value: 'x'"
             flag, typ, value = bad.groups()
             message = f"{flag} {value}: give a {'whole number' if typ == 'int' else 'number'}"
+        bad = re.fullmatch(r"argument (\S+?)(?:/\S+)?: invalid choice: (.*) \(choose from (.*)\)", message)
+        if bad:  # "argument --model: invalid choice: 'lstmm' (choose from 'rnn', 'lstm', ...)"
+            flag, value, listed = bad.groups()
+            quoted = re.findall(r"'((?:[^'\\]|\\.)*)'", listed)  # Python < 3.12.8 quotes each choice
+            names = [c for c in (quoted if listed.startswith("'") else listed.split(", ")) if c]
+            value = value if value.startswith(("'", '"')) else repr(value)
+            message = f"{flag} {value}: choose one of {', '.join(names)}"
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) -> None:
     """Every field of dataclass ``cls`` becomes ``--field-name``: its help line
-    (:data:`seqjax.configs.HELP`), its choices (:data:`seqjax.configs.RULES`) and its real default.
+    (:data:`seqjax.configs.HELP`), its choices (:func:`seqjax.configs.rule`: argparse ``choices``;
+    values described one per line go to the parser's epilog) and its real default.
     A field of type ``T | None`` with default ``None`` (ImdbConfig's model hyperparameters) takes
     a ``T``; left out, it stays ``None``, which the config fills from the ``--model`` preset."""
     group = parser.add_argument_group(title) if title else parser
@@ -48,17 +57,24 @@ def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) 
         if f.default is None:
             typ = next(t for t in typing.get_args(typ) if t is not type(None))
         flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
-        rule = configs.RULES.get(f.name, (None, None))[0]
-        choices = [c for c in getattr(rule, "options", ()) if c]
+        check = (configs.rule(cls, f.name) or (None, None))[0]
+        options = getattr(check, "options", None)  # a closed set: argparse refuses anything else
+        shown = [c for c in options or () if c]  # "" (= not set) is accepted but not offered
         text = configs.HELP.get(f.name, "")
-        text += f" ({' | '.join(choices)})" if choices else ""
+        text += f" ({' | '.join(shown)})" if shown else ""
         text += "; default: the --model preset" if f.default is None else f"; default: {f.default!r}"
+        if getattr(check, "described", None):  # one line per value, below the flags
+            width = max(map(len, check.described)) + 2
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep those lines as written
+            parser.epilog = (parser.epilog + "\n\n" if parser.epilog else "") + f"{flags[0]} values:\n" + "\n".join(
+                f"  {name:<{width}}{line}" for name, line in check.described.items())
         if typ is bool:
             group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                                help=configs.HELP.get(f.name))
         else:
             group.add_argument(*flags, dest=f.name, type=typ, default=f.default, help=text.replace("%", "%%"),
-                               metavar=typ.__name__.upper())
+                               metavar="{" + ",".join(shown) + "}" if options else typ.__name__.upper(),
+                               choices=options)
 
 
 GLOBAL_FLAGS = {"--cpu-devices": 1, "--coordinator": 1, "--num-processes": 1, "--process-id": 1,
@@ -140,16 +156,25 @@ def run_charlm(args, command: str) -> None:
 
 def _texts(texts: list[str], file: str) -> list[str]:
     """predict's texts: the arguments, ``-`` = standard input, and ``--file`` lines (one text per
-    non-empty line)."""
+    non-empty line); standard input and ``--file`` are read by the same rules
+    (:func:`seqjax.data.text.text_lines`: lines end at ``\n``, binary data refused)."""
+    from seqjax.data.text import text_lines
+
     out = []
     for t in texts:
-        out += [line for line in sys.stdin.read().splitlines() if line.strip()] if t == "-" else [t]
+        if t == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            out += text_lines(stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8"),
+                              "standard input")
+        else:
+            out.append(t)
     if file:
         try:
-            out += [line for line in pathlib.Path(file).read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as err:
-            raise SeqjaxError(f"--file {file}: cannot be read as UTF-8 text ({type(err).__name__}); give a text "
+            data = pathlib.Path(file).read_bytes()
+        except OSError as err:
+            raise SeqjaxError(f"--file {file}: cannot be read ({err.strerror or type(err).__name__}); give a text "
                               f"file with one review per line") from None
+        out += text_lines(data, f"--file {file}")
     return out
 
 
@@ -229,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(m, configs.MarkovConfig, "markov")
     e = sub.add_parser("embeddings", help="GloVe / word2vec analysis")
     e.add_argument("verb", choices=["neighbours", "analogy", "evaluate", "similarity"])
-    e.add_argument("words", nargs="*")
+    e.add_argument("words", nargs="*",
+                   help="neighbours: words; analogy: A B C (A : B :: C : ?); evaluate: a questions-words file or "
+                        "questions-words (the standard set, downloaded once); similarity: a word-pair file, or "
+                        "wordsim353 or simlex999")
     _add_config(e, configs.EmbeddingsConfig, "embeddings")
     c = sub.add_parser("charlm", help="char-level language model (train | sample | import-torch)")
     c.add_argument("verb", choices=["train", "sample", "import-torch"])
@@ -277,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _has_run(out: str) -> bool:
+    """Whether the run folder ``out`` holds a checkpoint to resume from."""
+    from seqjax.train.checkpoint import has_checkpoint
+
+    try:
+        return has_checkpoint(pathlib.Path(out) / "checkpoints")
+    except OSError:
+        return False
+
+
 def compilation_cache() -> str | None:
     """Keep compiled XLA programs on disk, so a resumed or repeated run does not compile its
     length buckets again: ``$SEQJAX_COMPILE_CACHE``, else ``<download cache>/jax``; ``0``
@@ -289,7 +327,11 @@ def compilation_cache() -> str | None:
     if not where:
         from seqjax.data.download import cache_dir
 
-        where = str(cache_dir() / "jax")
+        try:
+            where = str(cache_dir() / "jax")
+        except SeqjaxError as err:  # an unwritable cache: compile again each run rather than stop
+            print(f"warning: {err}; compiled programs are not kept", file=sys.stderr)
+            return None
     import jax
 
     jax.config.update("jax_compilation_cache_dir", where)
@@ -335,7 +377,35 @@ def _leave(code: int) -> None:
     os._exit(code)
 
 
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE (13): what a shell reports for `yes | head`'s yes
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``seqjax ARGV``; returns the exit status (argparse's own ``--help`` and usage errors exit).
+
+    A closed standard output (``seqjax markov | head``) ends the command as it ends a Unix
+    tool, which SIGPIPE kills: no message, status 141 (Python ignores SIGPIPE, so the write
+    raises ``BrokenPipeError`` instead; restoring SIGPIPE's default would also turn a write to
+    a closed socket into a silent kill). Standard output and error are pointed at /dev/null so
+    that the interpreter's last flush does not complain; a run's checkpoints already written
+    stay good, as after any interruption."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # the output is block-buffered in a pipe: a closed reader shows at this flush
+            sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):  # not a real file (a test's capture): nothing to silence
+                pass
+        return SIGPIPE_STATUS
+
+
+def _main(argv: list[str] | None = None) -> int:
     from seqjax.runtime import tune_allocator
 
     tune_allocator()  # before any program runs: see seqjax/runtime.py
@@ -367,11 +437,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2  # the same error on every process (config, data, NaN): a normal exit
     except KeyboardInterrupt:
         return 130  # all processes stop together (seqjax.train.loop agrees on it)
+    except BrokenPipeError:  # the reader of standard output is gone: see main
+        raise
     except OSError as err:  # disk full, permission, a vanished folder: the checkpoints written stay good
         if joined:
             raise
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        resumable = args.part == "lab" or (args.part in ("charlm", "imdb") and args.verb == "train")
+        resumable = args.part == "lab" or (args.part in ("charlm", "imdb") and args.verb == "train"
+                                           and _has_run(args.out))
         fix = ("the run's last checkpoint is kept: free space or fix the permission, then run again with --resume"
                if resumable else "free space, fix the permission or choose another path, then run again")
         print(f"seqjax: error: {err.strerror or err}{where}; {fix}", file=sys.stderr)

@@ -13,7 +13,7 @@ from seqjax.data.batching import StreamBatches, chunks
 from seqjax.nn.charlm import CharLM, lm_loss, sample
 from seqjax.nn.recurrent import RNN
 
-jax.config.update("jax_default_matmul_precision", "highest")
+pytestmark = pytest.mark.usefixtures("highest_precision")  # parity to 1e-5, in this file only
 ROOT = Path(__file__).resolve().parents[1]
 
 

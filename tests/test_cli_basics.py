@@ -1,8 +1,12 @@
 import dataclasses
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from seqjax import cli, configs
 
@@ -101,3 +105,22 @@ def test_lab_parts_are_skipped_when_done_and_resumed_otherwise(tmp_path):
     lab._train(task, cfg, "cmd")  # done: skipped
     lab._train(task, dataclasses.replace(cfg, epochs=3), "cmd")  # longer: resumed from the checkpoints
     assert calls == [True, True]
+
+
+@pytest.mark.parametrize("verb", ["markov", "embeddings"])
+def test_a_closed_standard_output_ends_the_command_quietly_with_sigpipes_status(verb, tmp_path):
+    """`seqjax markov | head`: when the reader is gone, no message and status 141 (128 + SIGPIPE),
+    what a shell reports for any Unix tool; for a command without JAX and one with it."""
+    (tmp_path / "t.txt").write_text("abab acab jujube " * 50)
+    (tmp_path / "v.txt").write_text("".join(f"w{i} {i % 7 * 0.1:.1f} {i % 5 * 0.2:.1f}\n" for i in range(300)))
+    args = (["markov", "--text", str(tmp_path / "t.txt"), "--sample", "5000", "--start", "a"] if verb == "markov"
+            else ["embeddings", "neighbours", *(f"w{i}" for i in range(40)), "--vectors", str(tmp_path / "v.txt")])
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write, as when `head` has had its lines
+    try:
+        r = subprocess.run([sys.executable, "-m", "seqjax.cli", *args], stdout=write, stderr=subprocess.PIPE,
+                           text=True, env={**os.environ, "SEQJAX_COMPILE_CACHE": "0"})
+    finally:
+        os.close(write)
+    assert (r.returncode, r.stderr) == (cli.SIGPIPE_STATUS, ""), r.stderr[-2000:]
+    assert cli.SIGPIPE_STATUS == 128 + signal.SIGPIPE

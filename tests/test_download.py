@@ -93,3 +93,98 @@ def test_corrupt_download_is_removed(server, monkeypatch):
 def test_unknown_resource():
     with pytest.raises(SeqjaxError, match="unknown resource"):
         download.fetch("nope")
+
+
+# ---- the standard word-vector evaluation sets, by name -------------------------------------------
+SETS = {"questions-words": "questions-words.txt", "wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+VECTORS = "".join(f"{w} {a} {b}\n" for w, a, b in [("tiger", 1.0, 0.1), ("cat", 0.9, 0.2), ("love", 0.1, 1.0),
+                                                    ("sex", 0.2, 0.8), ("old", -1.0, 0.3), ("new", 1.0, -0.3),
+                                                    ("smart", 0.5, 0.5), ("intelligent", 0.6, 0.4),
+                                                    ("hard", 0.3, -0.2), ("difficult", 0.2, -0.1)])
+
+
+@pytest.mark.realdata
+def test_the_pinned_digests_are_those_of_the_published_sets():
+    """The SHA-256 pinned for each set is the one of the copy in SEQJAX_DATA_DIR (../shared/data),
+    whose README gives its source and digest."""
+    from conftest import real_data_dir
+
+    for name, file in SETS.items():
+        assert download.RESOURCES[name].name == file
+        assert download.RESOURCES[name].sha256 == (download.sha256sum(real_data_dir() / file),), name
+    assert set(download.ANALOGY_SETS) | set(download.WORD_PAIR_SETS) == set(SETS)
+
+
+class _FilesHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``files[name]`` at ``/name``; counts the requests."""
+
+    files: dict = {}
+    requests: list = []
+
+    def do_GET(self):
+        self.requests.append(self.path)
+        body = self.files[self.path.lstrip("/")]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_a_set_by_name_is_downloaded_checksummed_cached_and_read(tmp_path, monkeypatch, capsys):
+    """``seqjax embeddings similarity wordsim353``: fetched from its URL once, checked against its
+    pinned digest, then read from the cache; a served file with other bytes is refused; a path
+    still works; anything else is one line naming both fixes."""
+    from seqjax import cli
+
+    pairs = b"# Word 1\tWord 2\tHuman (mean)\ntiger\tcat\t7.35\nlove\tsex\t6.77\nold\tnew\t1.58\n"
+    _FilesHandler.files, _FilesHandler.requests = {"wordsim353.tsv": pairs}, []
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _FilesHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/wordsim353.tsv"
+    monkeypatch.setitem(download.RESOURCES, "wordsim353",
+                        download.Resource("wordsim353.tsv", url, (hashlib.sha256(pairs).hexdigest(),)))
+    monkeypatch.delenv("SEQJAX_DATA_DIR", raising=False)
+    (tmp_path / "v.txt").write_text(VECTORS)
+    similarity = ["embeddings", "similarity", "--vectors", str(tmp_path / "v.txt")]
+    try:
+        for _ in range(2):
+            assert cli.main([*similarity, "wordsim353"]) == 0
+            out = capsys.readouterr().out
+            assert f"{download.cache_dir() / 'wordsim353.tsv'}" in out and "pairs used    3 of 3" in out, out
+        assert _FilesHandler.requests == ["/wordsim353.tsv"]  # the second run read the cache
+        (download.cache_dir() / "wordsim353.tsv").unlink()
+        _FilesHandler.files["wordsim353.tsv"] = pairs.replace(b"7.35", b"7.36")
+        assert cli.main([*similarity, "wordsim353"]) == 2
+        assert "does not match wordsim353.tsv" in capsys.readouterr().err
+    finally:
+        httpd.shutdown()
+    (tmp_path / "mine.tsv").write_bytes(pairs)
+    assert cli.main([*similarity, str(tmp_path / "mine.tsv")]) == 0
+    assert "mine.tsv" in capsys.readouterr().out
+    assert cli.main([*similarity, "wordsim35"]) == 2
+    assert capsys.readouterr().err == ("seqjax: error: wordsim35: no such file; give a word-pair file, or the name "
+                                       "of a standard set: wordsim353, simlex999\n")
+
+
+@pytest.mark.realdata
+def test_the_standard_sets_are_read_from_the_offline_folder(tmp_path, monkeypatch, capsys):
+    """With SEQJAX_DATA_DIR (or --data-dir) holding the files, no download: all 19,544 analogy
+    questions in 14 sections, 353 and 999 word pairs."""
+    from conftest import real_data_dir
+
+    from seqjax import cli
+
+    monkeypatch.setattr(download, "_download", lambda *a: pytest.fail("downloaded"))
+    (tmp_path / "v.txt").write_text(VECTORS)
+    common = ["--vectors", str(tmp_path / "v.txt"), "--data-dir", str(real_data_dir())]
+    assert cli.main(["embeddings", "evaluate", "questions-words", *common]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    total = next(line.split() for line in lines if line.startswith("total"))
+    assert int(total[2]) + int(total[3]) == 19544 and len(lines) == 2 + 14 + 1, lines  # answered + oov
+    for name, n in (("wordsim353", 353), ("simlex999", 999)):
+        assert cli.main(["embeddings", "similarity", name, *common]) == 0
+        out = capsys.readouterr().out
+        assert str(real_data_dir() / SETS[name]) in out and f" of {n}; " in out, out

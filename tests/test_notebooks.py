@@ -32,8 +32,24 @@ NOTEBOOKS = sorted(NB_DIR.glob("7_*.ipynb"))
 KERNEL = "seqjax-fresh"
 
 
-def test_all_four_notebooks_exist():
+def test_the_four_notebooks_are_valid_linked_from_the_readme_and_share_one_setup_cell():
+    """Without running them (the Colab-style runs below are real-data tests): each notebook is a
+    valid nbformat 4 document titled with its lab part, README links it and its Colab badge, and
+    the four first code cells (where seqjax comes from, the install, QUICK) are one cell, so a fix
+    made in one notebook's setup is not missing from another."""
     assert [p.name[:3] for p in NOTEBOOKS] == ["7_1", "7_2", "7_3", "7_4"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setups = []
+    for p in NOTEBOOKS:
+        nb = nbformat.read(p, as_version=4)
+        nbformat.validate(nb)  # raises on a notebook Jupyter or Colab would refuse
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# 7.{p.name[2]} "), p.name
+        assert f"[7.{p.name[2]} " in readme and f"](notebooks/{p.name})" in readme, p.name
+        assert f"colab.research.google.com/github/OWNER/seqjax/blob/main/notebooks/{p.name})" in readme, p.name
+        setups.append(next(c.source for c in nb.cells if c.cell_type == "code"))
+    differ = [p.name for p, s in zip(NOTEBOOKS, setups) if s != setups[0]]
+    assert not differ, f"the first code cell of {differ} differs from {NOTEBOOKS[0].name}'s"
+    assert 'f"{SRC}[glove]"' in setups[0] and "SEQJAX_SOURCE" in setups[0] and "QUICK =" in setups[0]
 
 
 # ---- the fresh environment ---------------------------------------------------------------------

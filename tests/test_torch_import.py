@@ -22,7 +22,7 @@ from experiments.reference import models as ref  # noqa: E402
 from seqjax import cli, configs  # noqa: E402
 from seqjax.tasks import imdb as imdb_task  # noqa: E402
 
-jax.config.update("jax_default_matmul_precision", "highest")
+pytestmark = pytest.mark.usefixtures("highest_precision")  # parity to 1e-5, in this file only
 POS = ["good", "great", "fine", "lovely", "superb"]
 NEG = ["bad", "awful", "poor", "dull", "boring"]
 FILLER = ["the", "film", "plot", "actor", "was", "is", "a", "and", "very"]

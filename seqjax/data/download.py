@@ -56,8 +56,32 @@ RESOURCES = {
             "dfdd94ae6d850f594ecd76beb91390d0b1d92daa967fe268f1e1df9bd6c5c103",  # labelled-only copy
         ),
     ),
-    "glove.6B": Resource("glove.6B.zip", "https://nlp.stanford.edu/data/glove.6B.zip", ()),
+    "glove.6B": Resource(
+        "glove.6B.zip",
+        "https://nlp.stanford.edu/data/glove.6B.zip",  # 862,182,613 bytes
+        ("617afb2fe6cbd085c235baf7a465b96f4112bd7f7ccb2b2cbd649fed9cbcf2fb",),
+    ),
+    # The standard word-vector evaluation sets, as gensim ships them in its test data (the copies
+    # every gensim number is scored on): `seqjax embeddings evaluate questions-words`,
+    # `seqjax embeddings similarity wordsim353 | simlex999`.
+    "questions-words": Resource(  # Mikolov et al. 2013: 19,544 analogy questions in 14 sections
+        "questions-words.txt",
+        "https://raw.githubusercontent.com/piskvorky/gensim/4.4.0/gensim/test/test_data/questions-words.txt",
+        ("8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",),
+    ),
+    "wordsim353": Resource(  # Finkelstein et al. 2002: 353 word pairs, mean human similarity
+        "wordsim353.tsv",
+        "https://raw.githubusercontent.com/piskvorky/gensim/4.4.0/gensim/test/test_data/wordsim353.tsv",
+        ("f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",),
+    ),
+    "simlex999": Resource(  # Hill et al. 2015: 999 word pairs, similarity (not relatedness)
+        "simlex999.txt",
+        "https://raw.githubusercontent.com/piskvorky/gensim/4.4.0/gensim/test/test_data/simlex999.txt",
+        ("d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",),
+    ),
 }
+ANALOGY_SETS = ("questions-words",)  # names `seqjax embeddings evaluate` takes instead of a path
+WORD_PAIR_SETS = ("wordsim353", "simlex999")  # names `seqjax embeddings similarity` takes
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -69,10 +93,17 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 def cache_dir() -> Path:
     """The user cache folder for downloads (created on demand)."""
     if os.environ.get("SEQJAX_CACHE"):
-        root = Path(os.environ["SEQJAX_CACHE"])
+        root, var = Path(os.environ["SEQJAX_CACHE"]), "SEQJAX_CACHE"
     else:
-        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqjax"
-    root.mkdir(parents=True, exist_ok=True)
+        var = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME"
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqjax"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as err:
+        raise SeqjaxError(f"{var}={os.environ.get(var, '')}: cannot use {root} as the cache folder "
+                          f"({err.strerror or type(err).__name__}); set SEQJAX_CACHE to a writable folder") from None
     return root
 
 
@@ -132,6 +163,24 @@ def fetch(name: str, data_dir_: str | os.PathLike | None = None) -> Path:
     except SeqjaxError:
         cached.unlink()
         raise
+
+
+def file_or_set(value: str, names: tuple[str, ...], what: str,
+                data_dir_: str | os.PathLike | None = None) -> Path:
+    """The file a command argument names: an existing path as given, else a standard set by
+    name (one of ``names``, keys of ``RESOURCES``: :func:`fetch`, so checksummed, cached and
+    read from the offline folder first). ``what`` describes the file for the error message.
+
+    Raises:
+      SeqjaxError: neither an existing file nor one of ``names`` (one line with both fixes),
+        or :func:`fetch`'s errors.
+    """
+    path = Path(value).expanduser()
+    if path.exists():
+        return path
+    if value in names:
+        return fetch(value, data_dir_)
+    raise SeqjaxError(f"{value}: no such file; give {what}, or the name of a standard set: {', '.join(names)}")
 
 
 def _download(url: str, dest: Path, chunk: int = 1 << 16) -> None:

@@ -5,7 +5,8 @@ Two sources, one record format (``texts: list[str]``, ``labels: int32[N]``):
 * ``archive``: the Stanford ``aclImdb_v1.tar.gz`` (read straight from the gzip stream, no
   extraction) or an extracted ``aclImdb/`` folder, layout ``{train,test}/{pos,neg}/*.txt``.
   The ``unsup`` reviews are ignored.
-* ``tfds``: tensorflow-datasets ``imdb_reviews/plain_text`` through ``tfds.data_source``
+* ``tfds``: tensorflow-datasets (the ``seqjax[tfds]`` extra; ``auto`` does without it)
+  ``imdb_reviews/plain_text`` through ``tfds.data_source``
   when it is already prepared in the tfds data dir (reading needs no TensorFlow). Preparing it
   needs TensorFlow (it reads the tar with ``tf.io.gfile``) — on Colab ``prepare=True`` does that.
 
@@ -98,7 +99,8 @@ def read_tfds(data_dir: str | None = None, prepare: bool = False) -> dict[str, S
         import tensorflow_datasets as tfds
     except Exception as err:  # noqa: BLE001 - missing, or installed without its own dependencies
         raise SeqjaxError(f"--source tfds: tensorflow-datasets cannot be imported ({type(err).__name__}: {err}); "
-                          f"pip install tensorflow-datasets tensorflow, or use --source archive") from None
+                          f"pip install 'seqjax[tfds]' (and tensorflow, to prepare imdb_reviews once), "
+                          f"or use --source archive") from None
     if prepare:
         try:
             builder = tfds.builder("imdb_reviews/plain_text", data_dir=data_dir)

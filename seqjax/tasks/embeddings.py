@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 
 from seqjax import SeqjaxError, configs, embeddings as emb
-from seqjax.data import glove
+from seqjax.data import download, glove
 
 
 def run(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -> None:
@@ -22,9 +22,12 @@ def run(cfg: configs.EmbeddingsConfig, verb: str, words: list[str]) -> None:
     """
     if verb not in ("neighbours", "analogy", "evaluate", "similarity"):
         raise SeqjaxError(f"seqjax embeddings {verb!r}: choose neighbours, analogy, evaluate or similarity")
-    if verb in ("evaluate", "similarity") and len(words) != 1:
-        raise SeqjaxError(f"seqjax embeddings {verb} FILE: give one "
-                          + ("questions-words file" if verb == "evaluate" else "word-pair file"))
+    if verb in ("evaluate", "similarity"):  # a file, or a standard set by name (fetched, checksummed, cached)
+        names = download.ANALOGY_SETS if verb == "evaluate" else download.WORD_PAIR_SETS
+        what = "a questions-words file" if verb == "evaluate" else "a word-pair file"
+        if len(words) != 1:
+            raise SeqjaxError(f"seqjax embeddings {verb} FILE: give one {what[2:]}, or one of {', '.join(names)}")
+        words = [str(download.file_or_set(words[0], names, what, cfg.data_dir or None))]
     # evaluation ranks by cosine (3CosAdd), as gensim and the literature; the lab's exercises by distance
     metric = cfg.metric or ("cosine" if verb in ("evaluate", "similarity") else "euclidean")
     if metric not in ("euclidean", "cosine"):
