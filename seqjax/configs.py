@@ -8,6 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+
+# The recurrent cells shipped in :mod:`seqjax.nn.cells`, by ``--cell`` name. The names are kept
+# here, not read from there, so that building the command line does not import JAX (1.4 s on
+# every start); tests/test_cli_validation.py checks that the two lists agree. Cells registered
+# later (seqjax.nn.cells.register_cell) are accepted too: see cell_names().
+CELL_NAMES = ("rnn", "gru", "lstm", "indrnn")
+
+
+# the optimizers and learning-rate schedules of seqjax.train.state.make_optimizer (kept here, without
+# JAX, for the command line; make_optimizer reads them from here)
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "warmup-cosine")
+
+
+def cell_names() -> tuple[str, ...]:
+    """Every registered cell's name: :data:`seqjax.nn.cells.CELLS` once that module is imported
+    (a cell registered from Python is then accepted by every config), else the shipped
+    :data:`CELL_NAMES` (without importing JAX)."""
+    cells = sys.modules.get("seqjax.nn.cells")
+    return tuple(cells.CELLS) if cells is not None else CELL_NAMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +83,7 @@ class CharLMConfig:
     text: str = ""  # any UTF-8 file; empty = Nietzsche
     text_errors: str = "strict"  # strict | replace
     data_dir: str = ""
-    cell: str = "lstm"  # rnn | gru | lstm
+    cell: str = "lstm"  # a registered cell: rnn | gru | lstm | indrnn | one of seqjax.nn.cells.register_cell
     layers: int = 1
     embed: int = 8
     hidden: int = 128
@@ -76,7 +97,11 @@ class CharLMConfig:
     optimizer: str = "rmsprop"
     lr: float = 0.01
     clip: float = 0.0
-    lr_schedule: str = "constant"  # constant | cosine
+    lr_schedule: str = "constant"  # constant | cosine | warmup-cosine
+    warmup_steps: int = 0  # with warmup-cosine: steps of linear warmup from 0
+    weight_decay: float = 0.0  # AdamW's decoupled decay with adam; L2 added to the gradient with sgd, rmsprop
+    beta1: float = 0.9  # Adam's betas (PyTorch's defaults)
+    beta2: float = 0.999
     valid_fraction: float = 0.1
     seed: int = 0
     seeds: str = ""  # train several seeds at once: "0,1,2" or "5" (= 0..4); "" = --seed alone
@@ -115,6 +140,12 @@ class ImdbConfig:
     model: str = "lstm"  # rnn | lstm | bilstm | fasttext | cnn
     source: str = "auto"  # auto | archive | tfds
     data_dir: str = ""
+    # labelled texts of one's own instead of IMDB (seqjax.data.labelled): TSV or JSON-lines files
+    # with text and label fields; the validation file is optional (else --valid-fraction of train)
+    train_file: str = ""
+    valid_file: str = ""
+    test_file: str = ""
+    data_format: str = ""  # tsv | jsonl; "" = by the files' extension
     tokenizer: str = "regex"  # regex | spacy
     max_vocab: int = 25_000
     max_len: int = 0  # truncate reviews to this many tokens; 0 = keep whole reviews
@@ -122,13 +153,19 @@ class ImdbConfig:
     vectors: str | None = dataclasses.field(  # none | 6B.50d | 6B.100d | a GloVe / word2vec text file
         default=None, metadata={"aliases": ("--embeddings",)})
     embed: int | None = None
-    cell: str | None = None  # rnn | gru | lstm (swaps the cell of rnn / lstm / bilstm); "" for fasttext, cnn
+    # a registered cell (rnn | gru | lstm | indrnn | ...; swaps the cell of rnn / lstm / bilstm); "" for fasttext, cnn
+    cell: str | None = None
     hidden: int | None = None  # recurrent units per direction; 0 for fasttext, cnn
     layers: int | None = None  # bilstm's depth (rnn and lstm have 1 layer); 0 for fasttext, cnn
     dropout: float | None = None
     optimizer: str | None = None  # sgd | adam | rmsprop
     lr: float | None = None
     clip: float = 0.0  # global-norm gradient clipping; 0 = none
+    lr_schedule: str = "constant"  # constant | cosine | warmup-cosine
+    warmup_steps: int = 0  # with warmup-cosine: steps of linear warmup from 0
+    weight_decay: float = 0.0  # AdamW's decoupled decay with adam; L2 added to the gradient with sgd, rmsprop
+    beta1: float = 0.9  # Adam's betas (PyTorch's defaults)
+    beta2: float = 0.999
     batch_size: int = 64
     epochs: int = 5
     minutes: float = 0.0  # also stop after this much training time; 0 = no limit
@@ -156,9 +193,15 @@ class ImdbConfig:
             for name in unset:  # a frozen dataclass sets its own fields only while constructing
                 object.__setattr__(self, name, getattr(preset, name))
         object.__setattr__(self, "from_preset", frozenset(unset))
+        if (self.valid_file or self.test_file) and not self.train_file:
+            raise SeqjaxError("--valid-file / --test-file without --train-file: give --train-file too "
+                              "(or neither, for IMDB)")
+        if self.train_file and not self.test_file:
+            raise SeqjaxError(f"--train-file {self.train_file}: give --test-file too (the texts the run is "
+                              f"tested on; same format and labels)")
         if self.model in ("rnn", "lstm", "bilstm"):
-            if self.cell not in ("rnn", "gru", "lstm"):
-                raise SeqjaxError(f"--cell {self.cell!r}: choose rnn, gru or lstm")
+            if self.cell not in cell_names():
+                raise SeqjaxError(f"--cell {self.cell!r}: choose {', '.join(cell_names()[:-1])} or {cell_names()[-1]}")
             for name in ("hidden", "layers"):
                 if getattr(self, name) < 1:
                     raise SeqjaxError(f"--{name} {getattr(self, name)}: a {self.model} needs a whole number >= 1")
@@ -271,6 +314,7 @@ class Word2VecConfig:
     row_cap: float = 32.0  # a row hit more often in a batch gets row_cap x its mean update
     seed: int = 0
     results: str = ""  # also write a results JSON (stats + neighbours of a few words) here
+    overwrite: bool = False  # replace the vectors already in --out (else refused)
 
     def __post_init__(self):
         validate(self)
@@ -338,11 +382,30 @@ def _seeds_rule(v):
     return True
 
 
-def _choice(*options):
+def _choice(*options, described: dict[str, str] | None = None):
+    """A closed set of values: ``options`` (``""`` among them = "not set"), or the keys of
+    ``described`` (value -> one line of help). The CLI gives them to argparse as ``choices``, so
+    ``--help`` lists them (with ``described``'s lines) and the parser refuses any other value."""
+    options = tuple(described) if described is not None else options
     rule = lambda v: v in options  # noqa: E731
-    rule.options = options  # --help lists them
+    rule.options = options
+    rule.described = described or {}
     rule.allowed = "one of " + ", ".join(repr(o) for o in options)
     return rule
+
+
+def _cell_choice(*blank):
+    """:func:`_choice` over the shipped cells (what ``--help`` lists), accepting every registered
+    cell (:func:`cell_names`) and ``blank``."""
+    shipped = _choice(*blank, *CELL_NAMES)
+    rule = lambda v: v in blank or v in cell_names()  # noqa: E731
+    rule.options, rule.described, rule.allowed = shipped.options, shipped.described, shipped.allowed
+    return rule
+
+
+def _summary(fn) -> str:
+    """The first paragraph of ``fn``'s docstring, on one line."""
+    return " ".join(fn.__doc__.split("\n\n")[0].split())
 
 
 _POSITIVE = "a number > 0"
@@ -352,21 +415,25 @@ RULES = {  # field -> (check, what is allowed)
     "valid_fraction": (_fraction, "a fraction strictly between 0 and 1"),
     "metric": (_choice("", "euclidean", "cosine"), None), "n": (_positive, "a whole number >= 1"),
     "restrict": (_nonneg, "a whole number >= 0 (0 = every word)"),
-    "text_errors": (_choice("strict", "replace"), None), "cell": (_choice("", "rnn", "gru", "lstm"), None),
+    "text_errors": (_choice("strict", "replace"), None), "cell": (_cell_choice(""), None),
+    "model": (_choice(described={name: _summary(preset) for name, preset in IMDB_PRESETS.items()}), None),
     "layers": (_nonneg, "a whole number >= 1"), "embed": (_positive, "a whole number >= 1"),
     "hidden": (_nonneg, "a whole number >= 1"), "dropout": (lambda v: 0.0 <= v < 1.0, "a rate in [0, 1)"),
     "objective": (_choice("last", "every"), None), "seq_len": (_positive, "a whole number >= 1"),
     "window_step": (_positive, "a whole number >= 1"), "batch_size": (_positive, "a whole number >= 1"),
-    "epochs": (_positive, "a whole number >= 1"), "optimizer": (_choice("rmsprop", "adam", "sgd"), None),
+    "epochs": (_positive, "a whole number >= 1"), "optimizer": (_choice(*OPTIMIZERS), None),
     "lr": (lambda v: math.isfinite(v) and v > 0, "a finite learning rate > 0"),
     "clip": (lambda v: math.isfinite(v) and v >= 0, "a gradient-norm bound >= 0 (0 = none)"),
-    "lr_schedule": (_choice("constant", "cosine"), None), "sample_length": (_positive, "a whole number >= 1"),
+    "lr_schedule": (_choice(*LR_SCHEDULES), None),
+    "warmup_steps": (_nonneg, "a step count >= 0"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a decay rate >= 0 (0 = none)"),
+    "beta1": (lambda v: 0 <= v < 1, "a number in [0, 1)"), "beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"), "sample_length": (_positive, "a whole number >= 1"),
     "temperatures": (_floats, "comma-separated temperatures > 0, e.g. 0.2,0.5,1.0"),
     "markov_orders": (_ints, "comma-separated whole numbers >= 0, e.g. 1,3"),
     "ckpt_every": (_nonneg, "a step count >= 0 (0 = at epoch ends only)"),
     "minutes": (lambda v: math.isfinite(v) and v >= 0, "minutes >= 0 (0 = no limit)"),
     "unroll": (_positive, "a whole number >= 1"), "eval_batch_size": (_positive, "a whole number >= 1"),
-    "source": (_choice("auto", "archive", "tfds"), None), "tokenizer": (_choice("regex", "spacy"), None),
+    "source": (_choice("auto", "archive", "tfds"), None), "data_format": (_choice("", "tsv", "jsonl"), None), "tokenizer": (_choice("regex", "spacy"), None),
     "max_vocab": (_positive, "a whole number >= 1"), "max_len": (_nonneg, "a whole number >= 0 (0 = whole reviews)"),
     "train_limit": (_nonneg, "a whole number >= 0 (0 = all)"), "eval_limit": (_nonneg, "a whole number >= 0 (0 = all)"),
     "dim": (_positive, "a whole number >= 1"), "window": (_positive, "a whole number >= 1"),
@@ -386,7 +453,15 @@ CLASS_RULES = {
     ("Word2VecConfig", "sample"): (lambda v: math.isfinite(v) and v >= 0, "a subsampling threshold >= 0 (0 = none)"),
     ("CharLMConfig", "hidden"): (_positive, "a whole number >= 1"),
     ("CharLMConfig", "layers"): (_positive, "a whole number >= 1"),
+    ("CharLMConfig", "cell"): (_cell_choice(), None),
 }
+
+
+def rule(cls, name: str):
+    """The ``(check, what is allowed)`` of field ``name`` of config class ``cls``
+    (:data:`CLASS_RULES`, else :data:`RULES`), or ``None``; a closed set's check carries its
+    ``options`` (see ``_choice``)."""
+    return CLASS_RULES.get((cls.__name__, name)) or RULES.get(name)
 
 
 def validate(cfg) -> None:
@@ -399,10 +474,10 @@ def validate(cfg) -> None:
 
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
-        rule = CLASS_RULES.get((type(cfg).__name__, f.name)) or RULES.get(f.name)
-        if rule is None or v is None:
+        found = rule(type(cfg), f.name)
+        if found is None or v is None:
             continue
-        check, allowed = rule
+        check, allowed = found
         try:
             ok = bool(check(v))
         except (TypeError, ValueError):
@@ -427,6 +502,10 @@ HELP = {
     "valid_fraction": "share of the data held out (the text's tail; IMDB: of the train reviews, seeded)",
     "text": "a UTF-8 text file to use instead of the Nietzsche corpus",
     "data_dir": "offline data folder (default: $SEQJAX_DATA_DIR, else download and cache)",
+    "train_file": "labelled texts to train on instead of IMDB: a .tsv (header with text and label) or .jsonl file",
+    "valid_file": "with --train-file: labelled texts to validate on (default: --valid-fraction of the training file)",
+    "test_file": "with --train-file: labelled texts to test on",
+    "data_format": "the format of --train-file etc. (default: by the files' extension)",
     "vectors": "word vectors: 6B.50d | 6B.100d | 6B.200d | 6B.300d | a GloVe / word2vec text file | none",
     "metric": "euclidean (the lab's nearest words) or cosine (3CosAdd; default for evaluate, similarity)",
     "n": "how many words to list", "restrict": "search only the N most frequent words (0 = all)",
@@ -438,11 +517,15 @@ HELP = {
     "seq_len": "characters per window or chunk", "window_step": "start a new window every N chars",
     "batch_size": "examples per training step (global, over all devices)", "epochs": "passes over the training data",
     "optimizer": "the optimizer", "lr": "learning rate", "clip": "clip the gradient's global norm to this (0 = no clipping)",
-    "lr_schedule": "constant, or cosine decay to 0 over the run", "sample_length": "chars sampled after each epoch",
+    "lr_schedule": "constant; cosine decay to 0 over the run; or linear warmup (--warmup-steps), then cosine",
+    "warmup_steps": "with --lr-schedule warmup-cosine: steps of linear warmup from 0",
+    "weight_decay": "weight decay: AdamW's (decoupled) with adam, added to the gradient with sgd and rmsprop",
+    "beta1": "Adam's first-moment decay", "beta2": "Adam's second-moment decay", "sample_length": "chars sampled after each epoch",
     "temperatures": "sampling temperatures after each epoch, comma-separated",
     "markov_orders": "Markov chain orders to score beside the model, comma-separated",
     "out": "the run folder: checkpoints, log.jsonl, curves.png (and vectors.txt for word2vec)",
     "resume": "continue the run in --out from its newest readable checkpoint",
+    "overwrite": "replace the vectors.txt already in --out (without it, an existing one is refused)",
     "ckpt_every": "also checkpoint every N training steps (0 = at epoch ends only)",
     "minutes": "stop after this much training time, for equal-time comparisons (0 = no limit)",
     "unroll": "time steps per scan iteration (lax.scan's unroll)",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def read_questions(path: str | os.PathLike, lower: bool = True) -> list[AnalogyS
         raise SeqjaxError(f"{path}: no such analogy file; give a questions-words.txt-format file")
     sections: list[AnalogySection] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is dropped
     except UnicodeDecodeError as err:
         raise SeqjaxError(f"{path}: not UTF-8 text (byte {err.start}); give a questions-words file "
                           f"(': section' lines, then 'a b c d' lines)") from None
@@ -381,14 +382,15 @@ def read_word_pairs(path: str | os.PathLike) -> list[tuple[str, str, float]]:
     lines skipped), as gensim's ``evaluate_word_pairs`` reads them.
 
     Returns ``[(word1, word2, human score)]``. A missing or empty file, or a line that is not
-    two words and a number, raises SeqjaxError naming the file and line.
+    two words and a finite number, raises SeqjaxError naming the file and line; a UTF-8
+    byte-order mark is dropped.
     """
     path = Path(path)
     if not path.is_file():
         raise SeqjaxError(f"{path}: no such word-pair file; give a file of 'word1 word2 score' lines "
                           f"(e.g. WordSim-353, SimLex-999)")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is dropped
     except UnicodeDecodeError as err:
         raise SeqjaxError(f"{path}: not UTF-8 text (byte {err.start}); give a file of 'word1 word2 score' "
                           f"lines") from None
@@ -401,10 +403,14 @@ def read_word_pairs(path: str | os.PathLike) -> list[tuple[str, str, float]]:
         try:
             if len(fields) != 3 or not fields[0] or not fields[1]:
                 raise ValueError
-            pairs.append((fields[0], fields[1], float(fields[2])))
+            score = float(fields[2])
         except ValueError:
             raise SeqjaxError(f"{path}:{lineno}: expected 'word1 word2 score' (tab- or space-separated), "
                               f"got {line[:80]!r}; start header lines with '#'") from None
+        if not math.isfinite(score):
+            raise SeqjaxError(f"{path}:{lineno}: the score {fields[2]!r} of {fields[0]!r} {fields[1]!r} is not a "
+                              f"finite number; give a number on every line")
+        pairs.append((fields[0], fields[1], score))
     if not pairs:
         raise SeqjaxError(f"{path}: no word pairs; expected 'word1 word2 score' lines (tab- or "
                           f"space-separated, '#' comments)")
@@ -463,6 +469,10 @@ def evaluate_word_pairs(wv: WordVectors, path: str | os.PathLike, restrict: int 
     V = wv.vectors
     norms = np.linalg.norm(V[np.concatenate([i, j])], axis=1).reshape(2, -1)
     model = ((V[i] / norms[0][:, None]) * (V[j] / norms[1][:, None])).sum(1)
+    if np.ptp(gold) == 0 or np.ptp(model) == 0:
+        which = "human scores" if np.ptp(gold) == 0 else "similarities of the vectors"
+        raise SeqjaxError(f"{path}: the {which} of the {len(used)} pairs in the vocabulary are all equal, so no "
+                          f"correlation is defined; give pairs with different scores")
     sp, pe = stats.spearmanr(gold, model), stats.pearsonr(gold, model)
     return WordPairsResult(str(path), float(sp[0]), float(sp[1]), float(pe[0]), float(pe[1]),
                            len(used), len(pairs) - len(used), restrict, len(wv))

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from seqjax import SeqjaxError
 from seqjax.configs import Word2VecConfig
-from seqjax.data.glove import WordVectors
+from seqjax.data.glove import WordVectors, save_text_vectors
 
 
 @dataclasses.dataclass
@@ -79,12 +79,20 @@ class Corpus:
         if not vocab:
             raise SeqjaxError(f"--min-count {min_count} is above every word's count (the most frequent "
                               f"word occurs {counter.most_common(1)[0][1]} times); lower --min-count")
+        if len(vocab) < 2:
+            raise SeqjaxError(f"--corpus: one distinct word ({vocab[0]!r}) of count >= --min-count {min_count}; "
+                              f"word vectors need two or more words that occur together: give a larger text or "
+                              f"lower --min-count")
         index = {w: i for i, w in enumerate(vocab)}
         ids, doc = [], []
         for k, d in enumerate(docs):
             enc = [index[w] for w in d if w in index]
             ids.append(np.asarray(enc, np.int32))
             doc.append(np.full(len(enc), k, np.int32))
+        if max(map(len, ids)) < 2:
+            raise SeqjaxError(f"--corpus: no document holds two words of count >= --min-count {min_count}, so "
+                              f"there is no (word, context) pair to train on; give documents of several words "
+                              f"(one document a line) or lower --min-count")
         return cls(np.concatenate(ids), np.concatenate(doc), vocab,
                    np.array([counter[w] for w in vocab], np.int64))
 
@@ -414,10 +422,6 @@ def load_corpus(cfg: Word2VecConfig) -> list[list[str]]:
 
 
 def save_text(wv: WordVectors, path: str | os.PathLike) -> None:
-    """Write the word2vec text format: ``count dim`` then ``word v1 ... vd`` lines."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{len(wv)} {wv.dim}\n")
-        for w, v in zip(wv.words, wv.vectors):
-            f.write(w + " " + " ".join(f"{x:.6f}" for x in v) + "\n")
+    """Write the word2vec text format: ``count dim`` then ``word v1 ... vd`` lines
+    (:func:`seqjax.data.glove.save_text_vectors`: atomic, finite values only)."""
+    save_text_vectors(wv, path)

@@ -26,28 +26,57 @@ def _bad(cls, f) -> str:
     return ""  if f.name == "out" else "bogus"
 
 
-CASES = [(cls, f) for cls in PARTS for f in dataclasses.fields(cls)
-         if f.name in configs.RULES or f.name == "sample"]
+CASES = [(cls, f) for cls in PARTS for f in dataclasses.fields(cls) if configs.rule(cls, f.name) is not None]
+# Fields that take any text or a path, so have no rule; every other field must have one (booleans
+# are --flag / --no-flag).
+FREE_FORM = {"start", "text", "data_dir", "vectors", "corpus", "results", "train_file", "valid_file", "test_file"}
+
+
+def _closed(cls, name: str) -> tuple | None:
+    """The values a closed-set field takes on the command line ("" = not set is not offered)."""
+    options = getattr(configs.rule(cls, name)[0], "options", None) if configs.rule(cls, name) else None
+    return None if options is None else tuple(o for o in options if o)
 
 
 @pytest.mark.parametrize("cls,f", CASES, ids=[f"{c.__name__}.{f.name}" for c, f in CASES])
 def test_every_bad_value_is_refused_up_front(cls, f, capsys, tmp_path):
+    """A value outside a closed set is refused by the parser (with the help command), any other bad
+    value by the config's check; one line, exit status 2, nothing run."""
     flag = "--" + f.name.replace("_", "-")
     bad = _bad(cls, f)
     # --out is also given a folder that must not be created: nothing may run before the check
     extra = [] if f.name == "out" or "out" not in {g.name for g in dataclasses.fields(cls)} else \
         ["--out", str(tmp_path / "never")]
-    code = cli.main([*PARTS[cls], *extra, flag, bad])
+    try:
+        code = cli.main([*PARTS[cls], *extra, flag, bad])
+    except SystemExit as stop:
+        code = stop.code
     err = capsys.readouterr().err
     assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith(f"seqjax: error: {flag} "), err
+    part = PARTS[cls][0]
+    if _closed(cls, f.name):
+        assert err == (f"seqjax {part}: error: {flag} {bad!r}: choose one of {', '.join(_closed(cls, f.name))}; "
+                       f"see `seqjax {part} --help`\n"), err
+    else:
+        assert err.count("\n") == 1 and err.startswith(f"seqjax: error: {flag} "), err
     assert "Traceback" not in err and not (tmp_path / "never").exists()
 
 
-def test_the_walk_covers_every_ranged_field():
-    assert len(CASES) >= 60
-    assert {f.name for _, f in CASES} >= {"batch_size", "hidden", "seq_len", "layers", "epochs", "temperatures",
-                                           "alpha", "dropout", "markov_orders", "embed"}
+@pytest.mark.parametrize("cls", list(PARTS), ids=[c.__name__ for c in PARTS])
+def test_every_field_is_checked_or_declared_free_form(cls):
+    """A new field without a rule (so without the walk above) fails here until it gets one."""
+    hints = typing.get_type_hints(cls)
+    unchecked = {f.name for f in dataclasses.fields(cls)
+                 if configs.rule(cls, f.name) is None and hints[f.name] not in (bool, bool | None)}
+    assert unchecked <= FREE_FORM, f"{cls.__name__}: fields without a rule: {sorted(unchecked - FREE_FORM)}"
+
+
+def test_the_cells_the_cli_lists_are_the_cells_shipped():
+    """configs.CELL_NAMES (read without importing JAX) names the cells seqjax.nn.cells defines."""
+    from seqjax.nn import cells
+
+    shipped = {v.name for v in vars(cells).values() if isinstance(v, cells.CellDef)}
+    assert set(configs.CELL_NAMES) == shipped and set(shipped) <= set(cells.CELLS)
 
 
 @pytest.mark.parametrize("flag,value", [("--temperature", "0"), ("--temperature", "-1"), ("--temperature", "nan"),
@@ -89,10 +118,25 @@ def test_every_flag_has_a_help_line_choices_and_its_default(cls, capsys):
     for f in dataclasses.fields(cls):
         assert configs.HELP.get(f.name), f"{cls.__name__}.{f.name} has no help line"
         assert configs.HELP[f.name].split()[0] in out, f.name
+        if _closed(cls, f.name):  # in the usage line and in the flag's help line
+            flag = "--" + f.name.replace("_", "-")
+            assert f"[{flag} {{{','.join(_closed(cls, f.name))}}}]" in out, flag
+            assert f"({' | '.join(_closed(cls, f.name))})" in out, flag
     if cls is configs.CharLMConfig:
-        assert "(rnn | gru | lstm)" in out and "default: 'lstm'" in out and "sample:" in out
+        assert "(rnn | gru | lstm" in out and "default: 'lstm'" in out and "sample:" in out
     if cls is configs.ImdbConfig:
         assert "default: the --model preset" in out
+
+
+def test_imdb_train_help_names_the_five_models_one_line_each(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["imdb", "train", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    listed = lines[lines.index("--model values:") + 1:]
+    assert [line.split()[0] for line in listed] == ["rnn", "lstm", "bilstm", "fasttext", "cnn"]
+    for line, preset in zip(listed, configs.IMDB_PRESETS.values()):
+        assert " ".join(line.split()[1:]) == " ".join(preset.__doc__.split("\n\n")[0].split()), line
+    assert "rnn" in listed[0] and "SGD 1e-3" in listed[0] and "Conv1d" in listed[4]
 
 
 def test_global_flags_are_accepted_after_the_part(capsys):
@@ -234,7 +278,19 @@ def test_tfds_source_without_a_working_tensorflow_datasets_is_one_line(tmp_path,
 
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails as when not installed
     _one_line(*_cli(["imdb", "train", "--source", "tfds", "--out", str(tmp_path / "r")], capsys),
-              "--source tfds: tensorflow-datasets cannot be imported", "or use --source archive")
+              "--source tfds: tensorflow-datasets cannot be imported", "pip install 'seqjax[tfds]'")
+
+
+def test_tensorflow_datasets_is_an_extra_not_a_dependency():
+    """`pip install seqjax` leaves it out (only --source tfds reads it); `seqjax[tfds]` and the
+    dev extra (its reader's tests) bring it."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("tensorflow")]
+    for extra in ("tfds", "dev"):
+        assert any(d.startswith("tensorflow-datasets") for d in project["optional-dependencies"][extra]), extra
 
 
 def test_a_valid_fraction_that_leaves_no_training_reviews_names_the_flag(tmp_path, capsys):
@@ -303,7 +359,11 @@ def test_a_model_flag_the_model_does_not_read_is_refused(args, start, tmp_path, 
 
 def test_model_flags_the_model_reads_or_equal_to_its_preset_pass():
     parser = cli.build_parser()
-    for flags in (["--model", "bilstm", "--layers", "3", "--dropout", "0.2"], ["--model", "cnn", "--dropout", "0.1"],
-                  ["--model", "lstm", "--cell", "gru", "--hidden", "32"], ["--model", "lstm", "--layers", "1"]):
+    for flags, given in ((["--model", "bilstm", "--layers", "3", "--dropout", "0.2"], dict(layers=3, dropout=0.2)),
+                         (["--model", "cnn", "--dropout", "0.1"], dict(dropout=0.1)),
+                         (["--model", "lstm", "--cell", "gru", "--hidden", "32"], dict(cell="gru", hidden=32)),
+                         (["--model", "lstm", "--layers", "1"], dict(layers=1))):
         cfg = cli._config(configs.ImdbConfig, parser.parse_args(["imdb", "train", *flags]))
         configs.check_model_flags(cfg)  # raises if refused
+        preset = configs.IMDB_PRESETS[cfg.model]()
+        assert cfg == dataclasses.replace(preset, **given)  # the flags given, the preset's values for the rest

@@ -16,9 +16,10 @@ import pytest
 from conftest import run_on_cpu_devices
 
 from seqjax import SeqjaxError, configs
-from seqjax.data.batching import ArrayBatches
+from seqjax.data.batching import ArrayBatches, StreamBatches
 from seqjax.nn.charlm import CharLM, lm_loss
 from seqjax.train import loop
+from seqjax.train.callbacks import Callback
 from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.state import TrainState, make_optimizer
 
@@ -399,3 +400,81 @@ def test_tensorboard_scalars_beside_the_log(tmp_path, text_file):
     data = events[0].read_bytes()
     for tag in (b"step/train_loss", b"epoch/train_loss", b"epoch/heldout_bpc"):
         assert tag in data, tag
+
+
+
+# ---- the optimizer settings the published runs use, and stateful training, through fit --------
+class _KeepParams(Callback):
+    """The parameters after every step."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_step(self, loop_state):
+        self.seen.append(np.asarray(jax.device_get(loop_state.state.params["w"])))
+
+    def on_epoch_end(self, loop_state, metrics):  # the epoch's last step has no on_step
+        self.on_step(loop_state)
+
+
+def _linear_loss(params, batch, rng, train):
+    """``100 + mean_b x_b . w``: its gradient is the batch's mean row, known without autodiff."""
+    weights_B = batch["weights"]
+    count = weights_B.sum()
+    per_row_B = batch["ids"] @ params["w"]
+    loss = 100.0 + (per_row_B * weights_B).sum() / count
+    return loss, ({"loss": loss * count, "count": count}, {})
+
+
+def test_cosine_schedule_and_gradient_clipping_through_fit():
+    """SGD with ``--lr-schedule cosine`` and ``--clip``: step t of fit moves w by
+    ``lr_t * g_t * min(1, clip / |g_t|)``, ``lr_t = lr (1 + cos(pi t / N)) / 2`` over the run's N
+    steps (written out here, not taken from optax), so the run ends at lr 0; the logged gradient
+    norm is the norm before clipping."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(24, 3)) * np.array([[3.0], [0.1]]).repeat(12, 0)).astype(np.float32)  # big, small rows
+    data = ArrayBatches(x, np.zeros(24, np.int32), 4)  # 6 steps an epoch, unshuffled
+    epochs, lr, clip = 2, 0.5, 1.0
+    N = epochs * len(data)
+    st = TrainState.create({"w": jnp.zeros(3)}, make_optimizer("sgd", lr, clip, "cosine", N), jax.random.PRNGKey(0))
+    kept = _KeepParams()
+    _, history = loop.fit(st, data, _linear_loss, epochs, callbacks=[kept])
+    w, norms = np.zeros(3), []
+    for t in range(N):
+        g = x[(t % len(data)) * 4:(t % len(data) + 1) * 4].mean(0)
+        norms.append(np.linalg.norm(g))
+        w = w - lr * (1 + np.cos(np.pi * t / N)) / 2 * g * min(1.0, clip / norms[-1])
+        np.testing.assert_allclose(kept.seen[t], w, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
+    assert max(norms) > clip > min(norms)  # both regimes: clipped and not
+    first = next(iter(data.batches()))  # the step's own gradient norm is the norm before clipping
+    fresh = TrainState.create({"w": jnp.zeros(3)}, make_optimizer("sgd", lr, clip, "cosine", N), jax.random.PRNGKey(0))
+    _, sums = loop.make_train_step(_linear_loss)(fresh, first)
+    np.testing.assert_allclose(float(sums["grad_norm"]), norms[0], rtol=1e-5)
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_stateful_training_through_fit_carries_the_state_across_batches():
+    """``--objective every --stateful``: fit hands each batch the state the previous batch of the
+    same streams ended in. With lr 0 the epoch's loss must be the loss of the whole streams read
+    in one pass, and the state left in the TrainState that pass's final state (chunks read each
+    from a zero state score measurably differently)."""
+    lm = CharLM(11, embed=4, hidden=8, layers=1, cell="rnn")
+    ids = np.random.default_rng(3).integers(0, 11, 3 * 40 + 1).astype(np.int32)
+    streams = StreamBatches(ids, 3, 8)  # 3 streams, 5 chunks of 8
+    p = lm.init(jax.random.PRNGKey(0), jnp.zeros((3, 8), jnp.int32))
+    p = jax.tree.map(lambda a: 4 * a, p)  # weights big enough that the state carried in matters
+
+    @jax.jit
+    def nll(p, x_BT, y_BT):  # float32[B, T]: -log p(next char), from a zero state
+        logits, finals = lm.apply(p, x_BT, last_only=False)
+        return -jnp.take_along_axis(jax.nn.log_softmax(logits), y_BT[..., None], -1)[..., 0], finals
+
+    whole, finals = nll(p, streams.x[:, :40], streams.y[:, :40])
+    from_zero = np.mean([nll(p, b["ids"], b["labels"])[0].mean() for b in streams.batches()])
+    assert abs(from_zero - float(whole.mean())) > 1e-2
+    st = TrainState.create(jax.tree.map(jnp.copy, p), make_optimizer("sgd", 0.0), jax.random.PRNGKey(1),
+                           lm.zero_state(3))  # copied: fit donates the state
+    st, history = loop.fit(st, streams, lm_loss(lm, "every"), 1)
+    np.testing.assert_allclose(history[0]["train_loss"], float(whole.mean()), rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(st.carry), jax.tree.leaves(finals)):
+        np.testing.assert_allclose(a, b, atol=1e-5)

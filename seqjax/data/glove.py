@@ -5,6 +5,10 @@ Text formats read by :func:`read_text_vectors`:
 * Stanford GloVe: one ``word v_1 ... v_d`` line per word, any ``d``;
 * word2vec text: the same after a first ``count dim`` header line.
 
+A UTF-8 byte-order mark is dropped; a value that is not a finite float32 (``nan``, ``inf``,
+``1e39``) is refused with its line number. :func:`save_text_vectors` writes the word2vec text
+format atomically.
+
 :func:`embedding_matrix` aligns vectors to a :class:`~seqjax.data.vocab.Vocab` as the lab's
 tutorial does: words found copy their vector; words not found (OOV) get ``N(0, oov_std²)``
 rows drawn from ``seed`` (the tutorial's ``unk_init=torch.Tensor.normal_`` has std 1;
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, files
 from seqjax.data import download
 
 
@@ -129,11 +133,15 @@ def _numbers(line: str) -> bool:
         return False
 
 
-def _parse_lines(lines: list[str], source: str) -> WordVectors:
+def _parse_lines(lines: list[str], source: str, numbers: list[int] | None = None) -> WordVectors:
+    """``lines`` (the non-blank lines of a vectors file; ``numbers``: their 1-based line numbers
+    in the file, for the messages) -> :class:`WordVectors`. A value that is not a finite float32
+    (``nan``, ``inf``, ``1e39``) is refused with its line."""
+    numbers = list(numbers) if numbers is not None else list(range(1, len(lines) + 1))
     header = lines[0].split()
     if len(header) == 2 and header[0].isdigit() and header[1].isdigit():
         count, dim = int(header[0]), int(header[1])
-        lines = lines[1:]
+        lines, numbers = lines[1:], numbers[1:]
         if len(lines) != count:
             raise SeqjaxError(f"{source}: header says {count} words but {len(lines)} lines follow; "
                               f"fix the first line ('count dim') or the file is truncated")
@@ -147,17 +155,43 @@ def _parse_lines(lines: list[str], source: str) -> WordVectors:
         words.append(w)
         rests.append(rest)
     try:
-        flat = np.array(" ".join(rests).split(), dtype=np.float32) if rests else np.zeros(0, np.float32)
+        with np.errstate(over="ignore"):  # 1e39 overflows float32 to inf: refused below with its line
+            flat = np.array(" ".join(rests).split(), dtype=np.float32) if rests else np.zeros(0, np.float32)
     except ValueError:
         bad = next(i for i, r in enumerate(rests) if not _numbers(r))
-        raise SeqjaxError(f"{source}: the vector of {words[bad]!r} holds a value that is not a number; "
-                          f"give a GloVe / word2vec text file ('word v1 ... vd' lines)") from None
+        raise SeqjaxError(f"{source}: the vector of {words[bad]!r} (line {numbers[bad]}) holds a value that is "
+                          f"not a number; give a GloVe / word2vec text file ('word v1 ... vd' lines)") from None
     if flat.size != len(words) * dim:
         bad = next(i for i, r in enumerate(rests) if len(r.split()) != dim)
         raise SeqjaxError(f"{source}: line for {words[bad]!r} has {len(rests[bad].split())} "
-                          f"numbers, expected {dim} as on the first line; the file is truncated or mixed: give "
-                          f"one with a word and {dim} numbers on every line")
-    return WordVectors(words, flat.reshape(len(words), dim))
+                          f"numbers, expected {dim} as on the first line (line {numbers[bad]}); the file is truncated "
+                          f"or mixed: give one with a word and {dim} numbers on every line")
+    vectors = flat.reshape(len(words), dim)
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise SeqjaxError(f"{source}:{numbers[bad]}: the vector of {words[bad]!r} holds a value that is not a finite "
+                          f"number (nan, inf, or beyond float32's range); fix or drop that line")
+    return WordVectors(words, vectors)
+
+
+def save_text_vectors(wv: WordVectors, path: str | os.PathLike) -> None:
+    """Write the word2vec text format, ``count dim`` then one ``word v1 ... vd`` line per word
+    (6 decimals), all at once (:func:`seqjax.files.write_atomic`: a process killed while writing
+    leaves the previous file). Non-finite vectors are refused (:class:`SeqjaxError`) before
+    anything is written."""
+    finite = np.isfinite(wv.vectors).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise SeqjaxError(f"{path}: not written: the vector of {wv.words[bad]!r} is not finite (nan or inf); "
+                          f"train again with a lower learning rate")
+
+    def write(f):
+        f.write(f"{len(wv)} {wv.dim}\n".encode())
+        for w, v in zip(wv.words, wv.vectors):
+            f.write((w + " " + " ".join(f"{x:.6f}" for x in v) + "\n").encode("utf-8"))
+
+    files.write_atomic(path, write)
 
 
 def read_text_vectors(path: str | os.PathLike, member: str | None = None,
@@ -173,10 +207,11 @@ def read_text_vectors(path: str | os.PathLike, member: str | None = None,
     if path.suffix == ".zip":
         with zipfile.ZipFile(path) as z:
             name = member or sorted(z.namelist())[0]
-            text = z.read(name).decode("utf-8", errors="replace")
+            text = z.read(name).decode("utf-8-sig", errors="replace")
     else:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    lines = [ln for ln in text.split("\n") if ln.strip()]
+        text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: a byte-order mark is dropped
+    numbered = [(i, ln) for i, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+    numbers, lines = [i for i, _ in numbered], [ln for _, ln in numbered]
     if not lines:
         raise SeqjaxError(f"{path}: the vectors file is empty; give a GloVe / word2vec text file ('word v1 ... vd' "
                           f"lines)")
@@ -185,9 +220,10 @@ def read_text_vectors(path: str | os.PathLike, member: str | None = None,
         has_header = len(head) == 2 and all(h.isdigit() for h in head)
         if has_header:
             lines = [f"{min(limit, len(lines) - 1)} {head[1]}"] + lines[1:limit + 1]
+            numbers = numbers[:limit + 1]
         else:
-            lines = lines[:limit]
-    return _parse_lines(lines, str(path))
+            lines, numbers = lines[:limit], numbers[:limit]
+    return _parse_lines(lines, str(path), numbers)
 
 
 def load_glove_package() -> WordVectors:

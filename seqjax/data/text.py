@@ -93,6 +93,27 @@ def read_text(path: str | os.PathLike, errors: str = "strict", lower: bool = Tru
     return text.lower() if lower else text
 
 
+def text_lines(data: bytes, source: str) -> list[str]:
+    """The non-blank lines of ``data`` (a file's or standard input's bytes), one text each.
+
+    Lines end at ``\n`` only (a ``\r`` before it is dropped: CRLF files read alike); form feeds,
+    U+2028, U+0085 and the other characters Python's ``str.splitlines`` also breaks at stay
+    inside their line, so outputs line up with input lines. A leading UTF-8 byte-order mark is
+    dropped.
+
+    Raises:
+      SeqjaxError: ``data`` is not UTF-8 text or holds a NUL byte (binary data), naming ``source``.
+    """
+    fix = "give UTF-8 text, one text per line"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SeqjaxError(f"{source}: not UTF-8 text (byte {err.start}); {fix}") from None
+    if "\0" in text:
+        raise SeqjaxError(f"{source}: holds a NUL byte (binary data, at byte {data.index(0)}); {fix}")
+    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
+
+
 def load_nietzsche(data_dir: str | None = None) -> str:
     """The lab's corpus, lower-cased: ``str`` of 600,901 chars."""
     return read_text(download.fetch("nietzsche", data_dir))

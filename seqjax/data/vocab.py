@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, files
 
 UNK, PAD = "<unk>", "<pad>"
 
@@ -72,7 +72,7 @@ class Vocab:
         return cls(d["itos"], d["freqs"])
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        files.write_atomic(path, self.to_json())  # whole or not at all
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocab":

@@ -14,7 +14,8 @@ name (``charlm``, ``rnn``, ``lstm``, ``bilstm``, ``fasttext``, ``cnn``). Accepte
   ``[n_filters, 1, width, embed]``, both becoming flax's ``[width, embed, n_filters]``;
 * head ``fc`` (``lin`` for ``charlm``): one logit, as the lab (BCE-with-logits), or two (the
   tutorial's newer cross-entropy version): then seqjax's one logit is ``z1 - z0``, so
-  ``sigmoid`` of it is PyTorch's ``softmax(z)[1]`` exactly, taking class 1 as *positive*.
+  ``sigmoid`` of it is PyTorch's ``softmax(z)[1]`` exactly, taking class 1 as *positive*; or
+  ``C > 2`` logits (a classifier of ``C`` classes), kept as they are.
   A bi-LSTM's head reads ``[forward, backward]`` final states (the lab); the tutorial's newer
   version concatenates ``[backward, forward]``: pass ``concat="backward-forward"``.
 
@@ -38,7 +39,16 @@ from seqjax import SeqjaxError
 from seqjax.data.vocab import PAD, UNK, Vocab
 
 MODELS = ("charlm", "rnn", "lstm", "bilstm", "fasttext", "cnn")
-CELLS = {1: "rnn", 3: "gru", 4: "lstm"}  # gates per cell (nn.RNN with tanh, as the lab's)
+
+
+def torch_cells() -> dict[int, str]:
+    """Gate count -> seqjax cell, for the ``torch.nn`` modules whose layout a registered cell
+    shares (:attr:`seqjax.nn.cells.CellDef.torch`: nn.RNN with tanh as the lab's, nn.GRU,
+    nn.LSTM). A PyTorch state dict comes from one of these, so its gate count names the cell."""
+    from seqjax.nn.cells import CELLS
+
+    return {c.gates: c.name for c in CELLS.values() if c.torch}
+
 CONCATS = ("forward-backward", "backward-forward")
 _RNN = re.compile(r"^(lstm|rnn|gru)\.((?:weight|bias)_(?:ih|hh)_l(\d+)(_reverse)?)$")
 _CONV = re.compile(r"^(convs\.|conv_)(\d+)\.(weight|bias)$")
@@ -95,7 +105,7 @@ def _arch(model: str, sd: Mapping) -> tuple[dict, dict]:
         prefix = next(iter(found), "lstm" if model == "charlm" else "rnn")
         _expect(sd, f"{prefix}.weight_hh_l0", (None, None), "[gates x hidden, hidden]")
         gh, hidden = _shape(sd, f"{prefix}.weight_hh_l0")
-        if gh % max(hidden, 1) or gh // hidden not in CELLS:
+        if gh % max(hidden, 1) or gh // hidden not in torch_cells():
             raise SeqjaxError(f"{prefix}.weight_hh_l0: shape {_fmt((gh, hidden))}, expected (G*{hidden}, "
                               f"{hidden}) with G = 1 (nn.RNN), 3 (nn.GRU) or 4 (nn.LSTM)")
         G = gh // hidden
@@ -120,7 +130,7 @@ def _arch(model: str, sd: Mapping) -> tuple[dict, dict]:
                 expected[f"{prefix}.weight_hh{s}"] = ((gh, hidden), f"[{G} x hidden, hidden]")
                 expected[f"{prefix}.bias_ih{s}"] = ((gh,), f"[{G} x hidden]")
                 expected[f"{prefix}.bias_hh{s}"] = ((gh,), f"[{G} x hidden]")
-        arch.update(hidden=hidden, layers=layers, cell=CELLS[G], rnn_prefix=prefix)
+        arch.update(hidden=hidden, layers=layers, cell=torch_cells()[G], rnn_prefix=prefix)
         feats = hidden * len(dirs)
     elif model == "cnn":
         convs = {}
@@ -162,9 +172,9 @@ def _arch(model: str, sd: Mapping) -> tuple[dict, dict]:
     else:
         _expect(sd, "fc.weight", (None, feats), "[outputs, features]")
         outputs = _shape(sd, "fc.weight")[0]
-        if outputs not in (1, 2):
+        if outputs < 1:
             raise SeqjaxError(f"fc.weight: shape {_fmt((outputs, feats))}, expected (1, {feats}) (one logit, "
-                              f"BCE) or (2, {feats}) (negative/positive, cross-entropy)")
+                              f"BCE), (2, {feats}) (negative/positive, cross-entropy) or (C, {feats}) (C classes)")
     expected[f"{head}.weight"] = ((outputs, feats), "[outputs, features]")
     expected[f"{head}.bias"] = ((outputs,), "[outputs]")
     arch["outputs"] = outputs
@@ -299,6 +309,7 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
 
     A checkpoint dict holding the state_dict under ``state_dict`` / ``model_state_dict`` /
     ``model`` is accepted too. Needs torch; loads with ``weights_only=True`` (no code runs).
+    A tensor holding NaN or inf is refused (:class:`SeqjaxError` naming the key).
     """
     path = Path(path)
     if not path.is_file():
@@ -324,7 +335,13 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         what = f"keys {', '.join(map(str, list(obj)[:5]))}" if isinstance(obj, Mapping) else type(obj).__name__
         raise SeqjaxError(f"--state-dict {path}: holds {what}, not a state_dict of tensors; save the "
                           f"weights with torch.save(model.state_dict(), ...)")
-    return {str(k): _np(v) for k, v in obj.items()}
+    arrays = {str(k): _np(v) for k, v in obj.items()}
+    for k, v in arrays.items():  # NaN or inf weights would import and predict NaN
+        if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+            n = int((~np.isfinite(v)).sum())
+            raise SeqjaxError(f"--state-dict {path}: {k!r} holds {n} non-finite value(s) (NaN or inf) of "
+                              f"{v.size}; save the weights of a model that trained without diverging")
+    return arrays
 
 
 def _read(path: Path, flag: str) -> str:

@@ -23,18 +23,17 @@ from seqjax import SeqjaxError, configs, markov
 from seqjax.data import batching, text as textdata
 from seqjax.nn.charlm import CharLM, lm_loss, sample, sample_window
 from seqjax.tasks.common import library_call, seed_results
-from seqjax.tasks.experiment import load_run, run_experiment
+from seqjax.tasks.experiment import data_fingerprint, load_run, run_experiment, write_new_run
 from seqjax.train import loop, parallel, seeds
 from seqjax.train.callbacks import ResetCarry, SampleText
-from seqjax.train.checkpoint import Checkpointer
-from seqjax.train.state import TrainState, make_optimizer, step_of
+from seqjax.train.state import TrainState, optimizer_of, step_of
 
 LN2 = math.log(2.0)
 
 
 def _check(cfg: configs.CharLMConfig) -> None:
-    if cfg.cell not in ("rnn", "gru", "lstm"):
-        raise SeqjaxError(f"--cell {cfg.cell!r}: choose rnn, gru or lstm")
+    if cfg.cell not in configs.cell_names():
+        raise SeqjaxError(f"--cell {cfg.cell!r}: choose {', '.join(configs.cell_names())}")
     if cfg.objective not in ("last", "every"):
         raise SeqjaxError(f"--objective {cfg.objective!r}: choose last or every")
     if cfg.stateful and cfg.objective != "every":
@@ -68,7 +67,7 @@ def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
         return seeds.stack([init_state(c, model, total_steps) for c in seed_configs(cfg)])
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.zeros((2, cfg.seq_len), jnp.int32))
-    tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, cfg.lr_schedule, total_steps)
+    tx = optimizer_of(cfg, total_steps)
     carry = model.zero_state(cfg.batch_size) if cfg.stateful else None
     return TrainState.create(params, tx, jax.random.fold_in(key, 1), carry)
 
@@ -94,6 +93,19 @@ def load_corpus(cfg) -> textdata.CharCorpus:
             raise SeqjaxError(f"--markov-orders {cfg.markov_orders}: an order-{k} chain does not fit this text "
                               f"({n} training chars, {len(corpus.vocab)} distinct); give orders of at most {top}")
     return corpus
+
+
+def fingerprint(cfg, corpus: textdata.CharCorpus) -> dict:
+    """What a run trains on (:func:`seqjax.tasks.experiment.data_fingerprint`): the SHA-256 of the
+    corpus as the model reads it (its chars and the ids of its training head and held-out tail)
+    and its length; a ``--resume`` on a changed ``--text`` is refused."""
+    import hashlib
+
+    h = hashlib.sha256("".join(corpus.vocab.chars).encode("utf-8"))
+    for ids in (corpus.train_ids, corpus.valid_ids):
+        h.update(np.asarray(ids, np.int32).tobytes())
+    return data_fingerprint(f"--text {cfg.text}" if cfg.text else "Nietzsche", sha256=h.hexdigest(),
+                            chars=len(corpus.train_ids) + len(corpus.valid_ids))
 
 
 def train_data(cfg, corpus):
@@ -226,7 +238,7 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
     return run_experiment(
         cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data, lm_loss(model, cfg.objective),
         started=started, command=command or library_call("seqjax.tasks.charlm.run", cfg),
-        meta={"vocab": corpus.vocab.chars}, valid_fn=valid_fn, callbacks=callbacks,
+        meta={"vocab": corpus.vocab.chars}, data=fingerprint(cfg, corpus), valid_fn=valid_fn, callbacks=callbacks,
         desc="charlm", finish=finish, curves=lambda k: k in ("train_loss", "heldout_loss", "heldout_bpc"),
         title=f"char-{cfg.cell}, {cfg.layers} layer(s), objective {cfg.objective}"
               + (f", mean of {len(several)} seeds" if several else ""), mesh=mesh)
@@ -329,14 +341,10 @@ def import_torch(cfg: configs.CharLMConfig, state_dict: str, chars: str) -> Path
     tt.check(params["params"], template.params["params"], "charlm")
     state = TrainState.create(jax.tree.map(jnp.asarray, params), template.tx, template.rng)
     out = Path(cfg.out)
-    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
-        raise SeqjaxError(f"--out {out}: already holds a run; choose another folder")
-    ckpt = Checkpointer(out / "checkpoints")
-    ckpt.save(state, {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "kind": "charlm",
-                      "imported_from": {"state_dict": str(Path(state_dict).absolute()),
-                                        "vocab": str(Path(chars).absolute())},
-                      "epoch": 0, "batch": 0, "history": []})
-    ckpt.close()
+    write_new_run(out, state, {"config": dataclasses.asdict(cfg), "vocab": vocab.chars, "kind": "charlm",
+                               "imported_from": {"state_dict": str(Path(state_dict).absolute()),
+                                                 "vocab": str(Path(chars).absolute())},
+                               "epoch": 0, "batch": 0, "history": []})
     print(f"imported {state_dict} as a seqjax char-{cfg.cell} ({cfg.layers} layer(s), embed {cfg.embed}, "
           f"hidden {cfg.hidden}; {len(vocab)} chars) into {out}")
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import jax
+
+from seqjax import files
 
 
 def machine() -> dict:
@@ -50,16 +51,16 @@ def library_call(function: str, cfg, *args) -> str:
 
 def write_results(path: str | Path, cfg, command: str, **fields) -> None:
     """One JSON per run: ``command`` (what produced it), config, machine and whatever the
-    experiment measured.
+    experiment measured; written atomically, valid JSON (a non-finite number is ``null``,
+    :func:`seqjax.files.write_json`).
 
     Written by process 0 only when several processes share a run.
     """
     if jax.process_index() != 0:
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"command": command, "config": dataclasses.asdict(cfg), "machine": machine(), **fields}
-    path.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    files.write_json(path, record)
     print(f"results written to {path}")
 
 

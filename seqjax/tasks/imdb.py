@@ -5,6 +5,11 @@
 back. The test set is evaluated with the parameters of the epoch with the lowest validation
 loss (as the tutorial does). Vocab and config are saved in every checkpoint, so
 :func:`predict` needs only the run folder.
+
+The same experiment runs on labelled texts of one's own (``cfg.train_file`` / ``test_file`` /
+``valid_file``, TSV or JSON lines: :mod:`seqjax.data.labelled`) with any number of classes:
+two keep the lab's one logit, more get ``C`` logits and softmax cross-entropy; the class names
+travel with the run, the results add the test confusion matrix and ``predict`` prints names.
 """
 
 from __future__ import annotations
@@ -18,17 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax import SeqjaxError, configs
-from seqjax.data import glove, imdb, tokenize
+from seqjax.data import glove, imdb, labelled, tokenize
 from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
-from seqjax.nn.classifiers import Classifier, TextClassifier, bce_loss
+from seqjax.nn.classifiers import Classifier, TextClassifier, classification_loss
 from seqjax.tasks.common import library_call, write_results
-from seqjax.tasks.experiment import load_run, run_experiment
+from seqjax.tasks.experiment import data_fingerprint, load_run, run_experiment, write_new_run
 from seqjax.tasks.common import seed_results
 from seqjax.train import loop, parallel, seeds
 from seqjax.train.callbacks import KeepBest
-from seqjax.train.checkpoint import Checkpointer
-from seqjax.train.state import TrainState, make_optimizer
+from seqjax.train.state import TrainState, optimizer_of
 
 def add_bigrams(tokens: list[str]) -> list[str]:
     """FastText input: the tokens followed by their distinct bigrams (sorted, so deterministic)."""
@@ -42,12 +46,34 @@ def preprocess(cfg, texts: list[str]) -> list[list[str]]:
     return [add_bigrams(t) for t in toks] if cfg.model == "fasttext" else toks
 
 
-def build_model(cfg, vocab_size: int, arch: dict | None = None) -> Classifier:
-    """The classifier of ``cfg.model`` with ``cfg``'s sizes. ``arch``: further
-    :func:`~seqjax.nn.classifiers.TextClassifier` arguments a run's meta may carry (an imported
-    CNN's ``filters`` and ``n_filters``)."""
+IMDB_CLASSES = ["negative", "positive"]
+
+
+def class_names(cfg) -> list[str]:
+    """The classes of ``cfg``'s data, index = label: IMDB's negative and positive, or the labels of
+    ``cfg.train_file`` (:func:`seqjax.data.labelled.load`)."""
+    return labelled.load(cfg.train_file, "", fmt=cfg.data_format)[1] if cfg.train_file else list(IMDB_CLASSES)
+
+
+def build_model(cfg, vocab_size: int, arch: dict | None = None, classes: int = 2) -> Classifier:
+    """The classifier of ``cfg.model`` with ``cfg``'s sizes and ``classes`` outputs. ``arch``:
+    further :func:`~seqjax.nn.classifiers.TextClassifier` arguments a run's meta may carry (an
+    imported CNN's ``filters`` and ``n_filters``)."""
     return TextClassifier(vocab_size, cfg.embed, cfg.model, cfg.cell, cfg.hidden, cfg.layers, cfg.dropout,
-                          **(arch or {}))
+                          classes=classes, **(arch or {}))
+
+
+def confusion(model, params, data, classes: int) -> list[list[int]]:
+    """Counts of (true class, predicted class) over ``data``'s real rows (weight > 0):
+    ``int[classes][classes]``, rows the true class."""
+    apply = jax.jit(model.apply)
+    counts = np.zeros((classes, classes), np.int64)
+    for b in data.batches(0):
+        logits = np.asarray(apply(params, b["ids"], b["lengths"]))
+        pred = (logits > 0).astype(np.int64) if logits.ndim == 1 else logits.argmax(-1)
+        keep = b["weights"] > 0
+        np.add.at(counts, (b["labels"][keep].astype(np.int64), pred[keep]), 1)
+    return counts.tolist()
 
 
 def boundaries(cfg, seqs) -> tuple[int, ...]:
@@ -72,12 +98,14 @@ def seed_configs(cfg) -> list:
     return [dataclasses.replace(cfg, seed=s, seeds="", data_seed=configs.data_seed(cfg)) for s in seed_list(cfg)]
 
 
-def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False) -> TrainState:
+def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False, total_steps: int = 1) -> TrainState:
     """A fresh state from ``cfg.seed``; the embedding ``float32[V, E]`` from the vectors ``wv``
-    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero. With
-    ``cfg.seeds``, each seed's state stacked (leaves ``[K, ...]``, :func:`seqjax.train.seeds.stack`)."""
+    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero; the
+    optimizer's schedule spans ``total_steps``. With ``cfg.seeds``, each seed's state stacked
+    (leaves ``[K, ...]``, :func:`seqjax.train.seeds.stack`)."""
     if cfg.seeds:
-        return seeds.stack([init_state(c, model, vocab, wv, quiet=i > 0) for i, c in enumerate(seed_configs(cfg))])
+        return seeds.stack([init_state(c, model, vocab, wv, quiet=i > 0, total_steps=total_steps)
+                            for i, c in enumerate(seed_configs(cfg))])
     key = jax.random.PRNGKey(cfg.seed)
     params = model.init(key, jnp.ones((2, 8), jnp.int32), jnp.array([8, 3], jnp.int32))
     if wv is not None:
@@ -90,21 +118,27 @@ def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False) -> TrainS
             print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
     else:  # <unk> and <pad> rows zero, as with pretrained vectors
         params["params"]["embedding"]["embedding"] = params["params"]["embedding"]["embedding"].at[:2].set(0.0)
-    tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip)
-    return TrainState.create(params, tx, jax.random.fold_in(key, 1))
+    return TrainState.create(params, optimizer_of(cfg, total_steps), jax.random.fold_in(key, 1))
 
 
 def prepare(cfg: configs.ImdbConfig):
     """Data for an IMDB run: ``(cfg, vocab, {"train", "valid", "test"} -> BucketedBatches, vectors)``.
 
-    ``cfg`` comes back with ``embed`` = the vectors' dim. The split (and so the vocab) and the
+    ``cfg`` comes back with ``embed`` = the vectors' dim where ``--embed`` was not given (a given
+    ``--embed`` that differs from the vectors' width is refused). The split (and so the vocab) and the
     order of the length-sorted training batches come from :func:`seqjax.configs.data_seed`; which
     reviews share a batch from ``cfg.seed``, or with ``cfg.seeds`` from each seed (``train`` is
     then a :class:`~seqjax.train.seeds.SeedBatches`).
     """
-    data = imdb.load(cfg.source, cfg.data_dir or None)
+    if cfg.train_file:
+        data, _ = labelled.load(cfg.train_file, cfg.test_file, cfg.valid_file, cfg.data_format)
+    else:
+        data = imdb.load(cfg.source, cfg.data_dir or None)
     data_seed = configs.data_seed(cfg)
-    train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, data_seed)
+    if "valid" in data:  # a validation file of one's own
+        train_split, valid_split = data["train"], data["valid"]
+    else:
+        train_split, valid_split = imdb.train_valid_split(data["train"], cfg.valid_fraction, data_seed)
     test_split = data["test"]
     if cfg.train_limit:
         train_split = _limit(train_split, cfg.train_limit, data_seed)
@@ -122,6 +156,11 @@ def prepare(cfg: configs.ImdbConfig):
     vocab = Vocab.build(toks["train"], cfg.max_vocab)
     wv = glove.load(cfg.vectors, cfg.data_dir or None) if cfg.vectors != "none" else None
     if wv is not None and wv.dim != cfg.embed:
+        if "embed" not in getattr(cfg, "from_preset", ("embed",)):  # given: never overridden
+            raise SeqjaxError(f"--embed {cfg.embed}: the vectors {cfg.vectors} are {wv.dim}-wide; pass --embed "
+                              f"{wv.dim} (or leave --embed out to take the vectors' width), or give "
+                              f"{cfg.embed}-wide vectors")
+        print(f"embed {wv.dim}: the width of the vectors {cfg.vectors} (the {cfg.model} preset has {cfg.embed})")
         cfg = dataclasses.replace(cfg, embed=wv.dim)
     sets = {}
     for name, split in (("train", train_split), ("valid", valid_split), ("test", test_split)):
@@ -136,6 +175,22 @@ def prepare(cfg: configs.ImdbConfig):
     print(f"{len(train_split):,} train / {len(valid_split):,} valid / {len(test_split):,} test reviews; "
           f"vocab {len(vocab):,}; padded lengths {sets['valid'].boundaries}")
     return cfg, vocab, sets, wv
+
+
+def fingerprint(sets: dict, cfg=None) -> dict:
+    """What a run trains on (:func:`seqjax.tasks.experiment.data_fingerprint`): the dataset and
+    the sizes of its train / valid / test splits, from :func:`prepare`'s ``sets``; for files of
+    one's own (``cfg.train_file``), also the training file's SHA-256."""
+    def size(data):
+        return len((data.datasets[0] if hasattr(data, "datasets") else data).seqs)
+
+    sizes = dict(train=size(sets["train"]), valid=size(sets["valid"]), test=size(sets["test"]))
+    if cfg is not None and cfg.train_file:
+        import hashlib
+
+        digest = hashlib.sha256(Path(cfg.train_file).read_bytes()).hexdigest()
+        return data_fingerprint(f"--train-file {cfg.train_file}", sha256=digest, **sizes)
+    return data_fingerprint("IMDB", **sizes)
 
 
 def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
@@ -154,8 +209,9 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
         raise SeqjaxError(f"--batch-size {cfg.batch_size}: not divisible by the {n} devices a batch is split "
                           f"over; give a multiple of {n} or another --cpu-devices")
     cfg, vocab, sets, wv = prepare(cfg)
-    model = build_model(cfg, len(vocab))
-    loss = bce_loss(model)
+    names = class_names(cfg)
+    model = build_model(cfg, len(vocab), classes=len(names))
+    loss = classification_loss(model)
     best = KeepBest("valid_loss", Path(cfg.out) / "best_params.msgpack")
     if several:
         print(f"seeds {', '.join(map(str, several))} at once (data seed {configs.data_seed(cfg)}): "
@@ -166,7 +222,12 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
         test = loop.evaluate(best_params, sets["test"], loss, mesh=mesh, desc="test")
         out = {"history": position.history, "wall_time_s": time.time() - position.started,
                "epoch_time_s": [h["train_time_s"] for h in position.history],
-               "vectors": cfg.vectors, "vocab_size": len(vocab), "layout": {"mesh": dict(mesh.shape)}}
+               "vectors": cfg.vectors, "vocab_size": len(vocab), "layout": {"mesh": dict(mesh.shape)},
+               "classes": names}
+        if cfg.train_file:  # rows: the true class, columns: the predicted one
+            out["test_confusion"] = ([confusion(model, seeds.take(best_params, i), sets["test"], len(names))
+                                      for i in range(len(several))] if several
+                                     else confusion(model, best_params, sets["test"], len(names)))
         if not several:
             print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  "
                   f"accuracy {100 * test['accuracy']:.2f}%")
@@ -183,8 +244,10 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
                 "best_epoch": best.epoch, **res, **out}
 
     return run_experiment(
-        cfg, "imdb", init_state(cfg, model, vocab, wv), sets["train"], loss, started=started,
-        command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos},
+        cfg, "imdb", init_state(cfg, model, vocab, wv, total_steps=cfg.epochs * len(sets["train"])), sets["train"],
+        loss, started=started,
+        command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos, "classes": names},
+        data=fingerprint(sets, cfg),
         valid=sets["valid"], callbacks=[best], desc=f"imdb-{cfg.model}", finish=finish,
         curves=lambda k: k.endswith(("loss", "accuracy")),
         title=f"IMDB {cfg.model}" + (f", mean of {len(several)} seeds" if several else ""), mesh=mesh)
@@ -231,7 +294,8 @@ class Predictor:
         self.directory, self.step = saved.directory, saved.step
         self.cfg = configs.ImdbConfig(**saved.meta["config"])
         self.vocab = Vocab(saved.meta["vocab"], [0] * len(saved.meta["vocab"]))
-        self.model = build_model(self.cfg, len(self.vocab), saved.meta.get("arch"))
+        self.names = list(saved.meta.get("classes") or IMDB_CLASSES)
+        self.model = build_model(self.cfg, len(self.vocab), saved.meta.get("arch"), classes=len(self.names))
         self.params = saved.restore(init_state(self.cfg, self.model, self.vocab)).params
         self.which = f"{self.directory} step {self.step}"
         best = Path(self.directory).parent / "best_params.msgpack"
@@ -251,7 +315,8 @@ class Predictor:
                 self.which += f", ensemble of seeds {', '.join(map(str, self.seeds))}"
         elif seed_index > 0:
             raise SeqjaxError(f"--seed-index {seed_index}: the run trained one seed; leave --seed-index out")
-        self._apply = jax.jit(lambda p, ids, lens: jax.nn.sigmoid(self.model.apply(p, ids, lens)))
+        prob = jax.nn.sigmoid if len(self.names) == 2 else jax.nn.softmax
+        self._apply = jax.jit(lambda p, ids, lens: prob(self.model.apply(p, ids, lens)))
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         """Each text as the run's config reads it: ``int32[n_i]`` token ids. Empty texts raise
@@ -264,13 +329,15 @@ class Predictor:
         return seqs
 
     def scores(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """Probabilities of *positive* of encoded texts (:meth:`encode`): ``float32[len(seqs)]``."""
+        """Probabilities of encoded texts (:meth:`encode`): of the second class (*positive*),
+        ``float32[len(seqs)]``, for two classes; of each class, ``float32[len(seqs), C]``, for more."""
         longest = max(max(len(s) for s in seqs), min_len(self.cfg))
         b = pad_batch(seqs, np.zeros(len(seqs)), len(seqs), (longest,), self.vocab.pad_id, min_len(self.cfg))
         return np.asarray(self._apply(self.params, b["ids"], b["lengths"]))
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        """Probabilities of *positive*: ``float32[len(texts)]``. Empty texts raise SeqjaxError."""
+        """Probabilities as :meth:`scores`: ``float32[len(texts)]`` (two classes) or
+        ``float32[len(texts), C]``. Empty texts raise SeqjaxError."""
         return self.scores(self.encode(texts))
 
 
@@ -282,9 +349,15 @@ class Ensemble:
     def __init__(self, model):
         self.model = model
 
+    @property
+    def classes(self) -> int:
+        return self.model.classes
+
     def apply(self, params, ids, lengths, train=False, rngs=None):
         logits_KB = jax.vmap(lambda p: self.model.apply(p, ids, lengths, False))(params)
         K = logits_KB.shape[0]
+        if logits_KB.ndim == 3:  # C classes: the log of the mean of the K softmax probabilities
+            return jax.nn.logsumexp(jax.nn.log_softmax(logits_KB), axis=0) - jnp.log(K)
         log_p = jax.nn.logsumexp(jax.nn.log_sigmoid(logits_KB), axis=0) - jnp.log(K)
         log_q = jax.nn.logsumexp(jax.nn.log_sigmoid(-logits_KB), axis=0) - jnp.log(K)
         return log_p - log_q
@@ -313,9 +386,19 @@ def predict(checkpoint: str, texts: list[str], as_json: bool = False, seed_index
         if not (s != pred.vocab.unk_id).any():
             print(f"warning: no token of {t[:60]!r} is in the model's vocabulary; its prediction is the "
                   f"model's answer to unknown words only", file=sys.stderr)
+    if not np.isfinite(probs).all():
+        raise SeqjaxError(f"{pred.which}: the model gives a non-finite probability (its parameters hold NaN or "
+                          f"inf); retrain it, or import finite weights")
+    if pred.names != IMDB_CLASSES:  # classes of one's own: the likeliest class and every probability
+        each = probs if probs.ndim == 2 else np.stack([1 - probs, probs], axis=-1)
+        for t, p in zip(texts, each):
+            label = pred.names[int(np.argmax(p))]
+            print(json.dumps({"text": t, "label": label, "p": {n: round(float(q), 6) for n, q in zip(pred.names, p)}},
+                             allow_nan=False) if as_json else f"{float(np.max(p)):.4f}  {label}  {t}")
+        return probs
     for t, p in zip(texts, probs):
         label = "positive" if p > 0.5 else "negative"
-        print(json.dumps({"text": t, "p_positive": round(float(p), 6), "label": label}) if as_json
+        print(json.dumps({"text": t, "p_positive": round(float(p), 6), "label": label}, allow_nan=False) if as_json
               else f"{p:.4f}  {label}  {t}")
     return probs
 
@@ -331,14 +414,20 @@ def evaluate_run(run: str, cfg: configs.ImdbConfig, command: str | None = None, 
     """
     pred = load(run, seed_index)  # the best-validation params where the run saved them (Predictor)
     params, which = pred.params, pred.which
-    test = imdb.load(cfg.source, cfg.data_dir or None)["test"]
+    if pred.cfg.train_file:
+        test = labelled.load(pred.cfg.train_file, pred.cfg.test_file, fmt=pred.cfg.data_format)[0]["test"]
+    else:
+        test = imdb.load(cfg.source, cfg.data_dir or None)["test"]
     if cfg.eval_limit:
         test = _limit(test, cfg.eval_limit, cfg.seed)
     toks = preprocess(pred.cfg, test.texts)
     seqs = [pred.vocab.encode(t) if t else np.array([pred.vocab.unk_id], np.int32) for t in toks]
     data = BucketedBatches(seqs, test.labels, cfg.batch_size, boundaries(pred.cfg, seqs),
                            pad_id=pred.vocab.pad_id, min_len=min_len(pred.cfg))
-    m = loop.evaluate(params, data, bce_loss(pred.model), desc="test")
+    m = loop.evaluate(params, data, classification_loss(pred.model), desc="test")
+    if not np.isfinite(m["loss"]):
+        raise SeqjaxError(f"{which}: the test loss is not finite (the parameters hold NaN or inf); retrain the "
+                          f"model, or import finite weights")
     print(f"test ({pred.cfg.model}, params {which}): loss {m['loss']:.4f}  accuracy "
           f"{100 * m['accuracy']:.2f}% on {len(test):,} reviews")
     out = {"run": str(run), "params": which, "test_loss": m["loss"], "test_accuracy": m["accuracy"],
@@ -382,20 +471,18 @@ def import_torch(cfg: configs.ImdbConfig, state_dict: str, vocab: str,
                               f"--{k} out to take it from there")
     cfg = dataclasses.replace(cfg, vectors="none", **read)
     extra = {"filters": list(arch["filters"]), "n_filters": arch["n_filters"]} if cfg.model == "cnn" else {}
-    model = build_model(cfg, len(voc), extra)
+    classes = arch["outputs"] if arch["outputs"] > 2 else 2
+    model = build_model(cfg, len(voc), extra, classes=classes)
     template = init_state(cfg, model, voc)
     tt.check(params, template.params["params"], cfg.model)
     state = TrainState.create({"params": jax.tree.map(jnp.asarray, params)}, template.tx, template.rng)
     out = Path(cfg.out)
-    if (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
-        raise SeqjaxError(f"--out {out}: already holds a run; choose another folder")
-    ckpt = Checkpointer(out / "checkpoints")
-    meta = {"config": dataclasses.asdict(cfg), "vocab": voc.itos, "kind": "imdb", "arch": extra,
+    names = IMDB_CLASSES if classes == 2 else [str(c) for c in range(classes)]  # PyTorch's class indices
+    meta = {"config": dataclasses.asdict(cfg), "vocab": voc.itos, "kind": "imdb", "arch": extra, "classes": names,
             "imported_from": {"state_dict": str(Path(state_dict).absolute()), "vocab": str(Path(vocab).absolute()),
                               "concat": concat, "torch_outputs": arch["outputs"]},
             "epoch": 0, "batch": 0, "history": []}
-    ckpt.save(state, meta)
-    ckpt.close()
+    write_new_run(out, state, meta)
     for line in notes:
         print(f"note: {line}")
     shape = ", ".join(f"{k} {v}" for k, v in {**read, **extra}.items() if v)

@@ -25,7 +25,6 @@ checkpoint (which every process takes part in).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Callable
 import flax.serialization
 import jax
 
+from seqjax import files
 from seqjax.train import parallel, seeds
 from seqjax.train.state import step_of
 
@@ -62,8 +62,8 @@ class Callback:
 
 # ---- the loop's own jobs (built by seqjax.train.loop.Run) ------------------------------------
 class Log(Callback):
-    """The epoch's metrics: one JSON line appended to ``path`` (``log.jsonl``, when given) and
-    one printed line (scalars only), from process 0."""
+    """The epoch's metrics: one JSON line appended to ``path`` (``log.jsonl``, when given; valid
+    JSON, :func:`seqjax.files.json_text`) and one printed line (scalars only), from process 0."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else None
@@ -74,18 +74,16 @@ class Log(Callback):
         so no epoch appears twice."""
         if not parallel.is_main() or self.path is None or not self.path.exists():
             return
-        tmp = self.path.with_suffix(".jsonl.tmp")
         cut = loop.cut_record  # a cut-short epoch being finished is logged when it ends
         kept = [h for h in loop.history if h is not cut]
-        tmp.write_text("".join(json.dumps(h) + "\n" for h in kept))
-        os.replace(tmp, self.path)
+        files.write_atomic(self.path, "".join(files.json_text(h) + "\n" for h in kept))
 
     def on_epoch_end(self, loop, metrics):
         if not parallel.is_main():
             return
         if self.path is not None:
             with open(self.path, "a") as f:
-                f.write(json.dumps(metrics) + "\n")
+                f.write(files.json_text(metrics) + "\n")
         print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in metrics.items() if not isinstance(v, (list, dict))))
 
@@ -262,10 +260,7 @@ class KeepBest(Callback):
 
     def _write(self):
         if self.path is not None and parallel.is_main():
-            tmp = f"{self.path}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(flax.serialization.to_bytes(self.params))
-            os.replace(tmp, self.path)  # atomic
+            files.write_atomic(self.path, flax.serialization.to_bytes(self.params))
 
     def resume(self, template_params, history: list[dict]) -> None:
         """Restore the best so far from ``history`` and the params file (if both exist)."""

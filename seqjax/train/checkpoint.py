@@ -10,6 +10,12 @@ Layout: ``DIR/<step>/{state,meta}`` (orbax ``CheckpointManager`` + ``ocp.args.Co
 Restoring uses an abstract target built from a fresh state, so optimizer state comes back
 with its types.
 
+A save is atomic through orbax's own commit: the step is written into
+``DIR/<step>.orbax-checkpoint-tmp-*`` and renamed when complete. A process killed mid-save leaves
+that folder behind; :meth:`Checkpointer.unfinished` lists such folders (no reader counts them as a
+checkpoint) and :meth:`Checkpointer.remove_unfinished` deletes them — called only by a writer that
+holds the run folder's lock (:func:`seqjax.files.locked`), so a live save is never touched.
+
 Several processes (a multi-host run) share one checkpoint: every process calls ``save`` and
 ``restore`` (orbax synchronises them and each array is written once, by the process holding
 its first replica), the layout on disk is the one a single process writes, and the directory
@@ -32,6 +38,95 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from seqjax import SeqjaxError, first_line
 from seqjax.train import parallel
 from seqjax.train.state import step_of
+
+
+def _restore_quietly(restore: Callable[[], Any]):
+    """``restore()`` (an orbax restore); when it fails, the reads it left in flight end without
+    printing tracebacks, and its error is raised without them.
+
+    When one array of a damaged checkpoint cannot be read, orbax stops and closes its asyncio
+    loop while TensorStore still reads the others; each of those reads, when it ends or is freed,
+    calls back into the closed loop, and Python prints ``RuntimeError: Event loop is closed``
+    with a traceback (through ``sys.unraisablehook``) — after the one-line error, or at
+    interpreter exit. So the error's traceback (whose frames keep those reads alive) is dropped,
+    the reads are freed now (``gc.collect``) under a hook that drops exactly those calls and
+    passes every other unraisable exception on, and the error is raised. Reads that TensorStore
+    holds on to call back only while the interpreter shuts down, when the hook is gone: for
+    those, standard error is closed at exit (``atexit``, after every message of the command has
+    been written), once a restore has failed.
+    """
+    _install_quiet_hook()  # some reads end while orbax is still unwinding its error
+    failed = None
+    try:
+        return restore()
+    except Exception as err:  # noqa: BLE001 - re-raised below, outside this block
+        failed = err
+    failed.__traceback__ = failed.__context__ = failed.__cause__ = None
+    _quiet_late_reads()
+    raise failed
+
+
+def _quiet_late_reads() -> None:
+    """After a failed restore: free the failed reads, wait (at most 2 s) until none has called
+    back for 0.2 s, and close standard error at exit (:func:`_restore_quietly`)."""
+    import atexit
+    import gc
+    import time
+
+    if not getattr(_close_stderr, "registered", False):
+        atexit.register(_close_stderr)
+        _close_stderr.registered = True
+    _install_quiet_hook()
+    hook = sys.unraisablehook
+    gc.collect()  # the failed reads' objects: freed now, while the hook is there
+    start = hook.last = time.monotonic()
+    while time.monotonic() - hook.last < 0.2 and time.monotonic() - start < 2.0:
+        time.sleep(0.02)
+
+
+def _install_quiet_hook() -> None:
+    """Install (once) a ``sys.unraisablehook`` that drops ``RuntimeError: Event loop is closed``
+    (:func:`_restore_quietly`) and passes every other unraisable exception to the hook before it."""
+    import time
+
+    if not getattr(sys.unraisablehook, "_seqjax_quiet", False):
+        before = sys.unraisablehook
+
+        def hook(unraisable):
+            err = unraisable.exc_value
+            if isinstance(err, RuntimeError) and str(err) == "Event loop is closed":
+                hook.last = time.monotonic()
+                return
+            before(unraisable)
+
+        hook._seqjax_quiet, hook.last = True, time.monotonic()
+        sys.unraisablehook = hook
+
+
+def _close_stderr() -> None:
+    """At exit: flush the standard streams and point file descriptor 2 at /dev/null."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    except OSError:
+        pass
+
+
+def unfinished(directory: str | os.PathLike) -> list[Path]:
+    """The ``*.orbax-checkpoint-tmp*`` folders in ``directory``: saves that never completed."""
+    d = Path(directory)
+    return sorted(p for p in d.iterdir() if ocp.utils.TMP_DIR_SUFFIX in p.name) if d.is_dir() else []
+
+
+def has_checkpoint(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a completed step (a folder named by its step number), without
+    creating anything."""
+    d = Path(directory)
+    return d.is_dir() and any(p.name.isdigit() and p.is_dir() for p in d.iterdir())
 
 
 class Checkpointer:
@@ -68,9 +163,22 @@ class Checkpointer:
                                     template_state)
         else:
             abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template_state)
-        got = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        got = _restore_quietly(lambda: self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())))
         return got.state, got.meta
+
+    def unfinished(self) -> list[Path]:
+        """Folders of saves that never completed (a process killed mid-save), oldest name first."""
+        return unfinished(self.directory)
+
+    def remove_unfinished(self) -> list[Path]:
+        """Delete :meth:`unfinished` folders; returns them. Only for the run folder's lock holder."""
+        import shutil
+
+        gone = self.unfinished()
+        for p in gone:
+            shutil.rmtree(p, ignore_errors=True)
+        return gone
 
     def all_steps(self) -> list[int]:
         """The steps saved in ``directory``, oldest first."""
@@ -78,7 +186,8 @@ class Checkpointer:
 
     def read_meta(self, step: int) -> dict:
         """The ``meta`` record of ``step``, no arrays restored."""
-        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+        return _restore_quietly(lambda: self.manager.restore(step, args=ocp.args.Composite(
+            meta=ocp.args.JsonRestore()))).meta
 
     def newest_readable(self, read: Callable[[int], Any], fix: str, using: str = "using"
                         ) -> tuple[int | None, Any]:

@@ -15,7 +15,8 @@ Where a run stands is one :class:`LoopState` (train state, epoch, batch, history
 metric sums, elapsed time), saved and resumed in one call each. :func:`fit` runs epochs of
 :func:`train_epoch`, then :func:`evaluate` on held-out data. :func:`train_epoch` reads the
 metrics every ``log_every`` steps (one device sync) and stops with a clear message on a
-non-finite loss (the last checkpoint, written before, stays good); on Ctrl-C or SIGTERM it
+non-finite loss or a diverged one (the rule: :data:`LOSS_GROWTH`; the last checkpoint, written
+before, stays good); on Ctrl-C or SIGTERM it
 finishes the step, lets the hooks save, and raises ``KeyboardInterrupt``. Logging
 (``log.jsonl`` and the printed epoch line), checkpointing and the time budget are hooks
 (:mod:`seqjax.train.callbacks`) that :class:`Run` configures.
@@ -263,6 +264,9 @@ class LoopState:
         processes of a resumed run counted), from which ``wall_time_s`` is measured.
       train_s: seconds of training (epochs only, not data preparation or evaluation) of the
         whole run so far; updated after every step. The time budget reads it.
+      first_loss: the training loss a diverged run is measured against (:data:`LOSS_GROWTH`):
+        the first epoch's ``train_loss`` where the history has it, else read after the first
+        step this process trains; not saved.
 
     :meth:`save` writes ``state`` with ``epoch``, ``batch``, ``history`` and ``partial`` (the
     checkpoint's ``meta`` keys); :meth:`start` reads them back and derives ``started`` and
@@ -276,6 +280,7 @@ class LoopState:
     partial: dict | None = None
     started: float = dataclasses.field(default_factory=time.time)
     train_s: float = 0.0
+    first_loss: float | None = None  # the divergence check's reference (_check_finite); not saved
 
     def save(self, checkpointer, meta: dict) -> None:
         """One checkpoint of this position with ``meta`` (config, vocab, ...) beside it."""
@@ -286,7 +291,8 @@ class LoopState:
 
     @classmethod
     def start(cls, checkpointer, state, resume: bool, since: float | None = None,
-              config: dict | None = None, may_change: Iterable[str] = ()) -> LoopState:
+              config: dict | None = None, may_change: Iterable[str] = (),
+              check_meta: Callable[[dict], None] | None = None) -> LoopState:
         """Where a run begins: at ``state`` (epoch 0), or with ``resume`` where the newest
         readable checkpoint of ``checkpointer`` left off (its arrays typed like ``state``).
 
@@ -297,7 +303,9 @@ class LoopState:
         warning for the next older one. ``config`` (the new run's config as a dict) is compared
         with the saved one field by field: a field named in ``may_change`` (how long to train,
         where to write) is accepted and said; any other difference would change the model, the
-        data or the optimizer state under the saved arrays, and is refused.
+        data or the optimizer state under the saved arrays, and is refused. ``check_meta`` is
+        called first with the saved meta record (before any array is read) and raises
+        :class:`SeqjaxError` for a run that may not be resumed (another kind, other data).
 
         Raises:
           SeqjaxError: a checkpoint is present but ``resume`` is False (a new run would
@@ -309,12 +317,15 @@ class LoopState:
         if not resume:
             raise SeqjaxError(f"{checkpointer.directory} already holds a run; pass --resume to continue it "
                               f"or choose another --out")
-        to_check = [config] if config is not None else []
+        to_check = [config] if (config is not None or check_meta is not None) else []
 
         def read(step):
             if to_check:  # before the arrays: a changed shape would fail their restore
-                _check_resumed_config(checkpointer.read_meta(step).get("config", {}), to_check[0],
-                                      set(may_change), checkpointer.directory)
+                saved = checkpointer.read_meta(step)
+                if check_meta is not None:
+                    check_meta(saved)
+                if config is not None:
+                    check_resumed_config(saved.get("config", {}), config, set(may_change), checkpointer.directory)
                 to_check.clear()  # said once
             return checkpointer.restore(state, step)
 
@@ -347,7 +358,7 @@ class LoopState:
             self.epoch, self.batch, self.partial = self.epoch + 1, 0, None
 
 
-def _check_resumed_config(saved: dict, new: dict, may_change: set, where) -> None:
+def check_resumed_config(saved: dict, new: dict, may_change: set, where) -> None:
     """Refuse a resume whose config differs from the saved one in a field not in ``may_change``
     (one line naming the field); say which allowed fields changed. Fields the saved config
     lacks (added to the config later) are not compared."""
@@ -510,7 +521,7 @@ def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Ite
             seen += batch["weights"].size  # global rows (of every seed)
             loop.train_s = before + time.time() - t0
             bar.update(1)
-            read = loop.batch % run.log_every == 0 or loop.batch == n
+            read = loop.batch % run.log_every == 0 or loop.batch == n or loop.first_loss is None
             if read:
                 _check_finite(jax.device_get(acc), loop, run, bar, seen / (time.time() - t0))
             wish = False
@@ -546,15 +557,41 @@ def train_epoch(loop: LoopState, data, train_step: Callable, *, mesh, hooks: Ite
     return metrics
 
 
+# A diverged run: at a metrics read, the running mean training loss of the epoch is above
+# LOSS_GROWTH x the run's first value or above LOSS_LIMIT. The first value is the first epoch's
+# train_loss (a resumed run), else the loss of the first step this process trains (read at that
+# step: the model before any update of this process). The losses are means per example of a
+# cross-entropy (nats): a fresh model starts near ln(classes) (0.69 for IMDB, ~3.4 for 30 chars),
+# so 1e4 nats (a probability of e^-10000 on the right answer) is divergence whatever the model,
+# and growing a thousandfold is too.
+LOSS_GROWTH = 1000.0
+LOSS_LIMIT = 1e4
+
+
 def _check_finite(host: dict, loop: LoopState, run: Run, bar, samples_per_s: float) -> None:
-    """At a metrics read: stop on a non-finite loss or gradient, else show the running means."""
+    """At a metrics read: stop on a non-finite loss or gradient, or a loss that has diverged
+    (:data:`LOSS_GROWTH`, :data:`LOSS_LIMIT`), else show the running means."""
+    losses = np.atleast_1d(host["loss"]) / np.maximum(np.atleast_1d(host["count"]), 1.0)  # per seed
+    worst = float(np.max(losses))
+    if loop.first_loss is None:
+        first = loop.history[0].get("train_loss") if loop.history else None
+        loop.first_loss = float(np.max(first)) if first is not None else (worst if worst > 0 else None)
     if np.any(host["nonfinite"] > 0):
-        where = f" in {run.checkpointer.directory}" if run.checkpointer is not None else ""
-        raise SeqjaxError(
-            f"non-finite loss or gradient at epoch {loop.epoch + 1}, step {step_of(loop.state)}; "
-            f"stopped. The last good checkpoint is kept{where}; lower the learning rate or add --clip")
-    m = finalize({k: np.mean(v) for k, v in host.items()})  # a run of several seeds: their mean
-    bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}", sps=f"{samples_per_s:.0f}")
+        what = "non-finite loss or gradient"
+    elif worst > LOSS_LIMIT or (loop.first_loss and worst > LOSS_GROWTH * loop.first_loss):
+        first = f"first {loop.first_loss:.3g}; " if loop.first_loss else ""
+        what = (f"the training loss has diverged ({worst:.3g}, {first}the limit: {LOSS_GROWTH:g} x the first "
+                f"or {LOSS_LIMIT:g})")
+    else:
+        m = finalize({k: np.mean(v) for k, v in host.items()})  # a run of several seeds: their mean
+        bar.set_postfix(loss=f"{m['loss']:.4f}", acc=f"{m.get('accuracy', 0):.3f}", sps=f"{samples_per_s:.0f}")
+        return
+    ck = run.checkpointer
+    steps = ck.all_steps() if ck is not None else []
+    kept = (f"the last good checkpoint is kept in {ck.directory} (step {steps[-1]})" if steps else
+            f"no checkpoint was written yet{f' in {ck.directory}' if ck is not None else ''}")
+    raise SeqjaxError(f"{what} at epoch {loop.epoch + 1}, step {step_of(loop.state)}; stopped, {kept}; lower the "
+                      f"learning rate or add --clip")
 
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
@@ -584,5 +621,6 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from seqjax import files
+
+    files.write_atomic(path, lambda f: fig.savefig(f, dpi=110, format="png"))  # a killed run leaves no half PNG
