@@ -267,6 +267,8 @@ IMDB_PRESETS = {"rnn": imdb_rnn, "lstm": imdb_lstm, "bilstm": imdb_bilstm, "fast
 # The ImdbConfig fields a preset sets: those not given take the model's value.
 PRESET_FIELDS = tuple(f.name for f in dataclasses.fields(ImdbConfig) if f.default is None)
 # The model flags each model reads (the others keep the preset's value and change nothing).
+# which model flags each IMDB model reads: its encoder's fields (seqjax.nn.classifiers.ENCODERS), kept
+# here without importing JAX; tests/test_encoders.py checks that the two agree
 IMDB_MODEL_FLAGS = {"cell": ("rnn", "lstm", "bilstm"), "hidden": ("rnn", "lstm", "bilstm"),
                     "layers": ("bilstm",), "dropout": ("bilstm", "cnn")}
 

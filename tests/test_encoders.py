@@ -83,3 +83,13 @@ def test_encoders_are_refused_by_unknown_name_and_registered_once():
     with pytest.raises(ValueError, match="classes 1"):
         m = TextClassifier(30, 12, "fasttext", classes=1)
         m.init(jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
+
+
+def test_the_flags_each_imdb_model_takes_are_its_encoders_fields():
+    """configs.IMDB_MODEL_FLAGS (kept without importing JAX, for the command line) says which
+    model flags each of the five models reads: exactly the fields its registered encoder declares."""
+    from seqjax import configs
+
+    for flag, models in configs.IMDB_MODEL_FLAGS.items():
+        readers = {name for name in configs.IMDB_PRESETS if flag in ENCODERS[name].fields}
+        assert set(models) == readers, flag

@@ -16,7 +16,10 @@ from seqjax import files
 
 def machine() -> dict:
     """Where a run happened: host, CPU count, JAX backend, devices (of every process), processes,
-    the CPU device layout and why it was chosen (:func:`seqjax.layout.chosen`), library versions."""
+    the CPU device layout and why it was chosen (:func:`seqjax.layout.chosen`), library versions,
+    and ``load_avg``: the machine's 1-, 5- and 15-minute load averages when this was called (at
+    the end of a run: a 15-minute load well above ``cores_used`` says other work shared the
+    machine, so the run's times are upper bounds)."""
     import flax
     import optax
 
@@ -36,7 +39,8 @@ def machine() -> dict:
             "python": sys.version.split()[0],
             "layout": layout.chosen(),
             "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"),
+            "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
 
 
 def library_call(function: str, cfg, *args) -> str:
