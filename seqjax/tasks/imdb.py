@@ -224,10 +224,10 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
                "epoch_time_s": [h["train_time_s"] for h in position.history],
                "vectors": cfg.vectors, "vocab_size": len(vocab), "layout": {"mesh": dict(mesh.shape)},
                "classes": names}
-        if cfg.train_file:  # rows: the true class, columns: the predicted one
-            out["test_confusion"] = ([confusion(model, seeds.take(best_params, i), sets["test"], len(names))
-                                      for i in range(len(several))] if several
-                                     else confusion(model, best_params, sets["test"], len(names)))
+        # rows: the true class, columns: the predicted one
+        out["test_confusion"] = ([confusion(model, seeds.take(best_params, i), sets["test"], len(names))
+                                  for i in range(len(several))] if several
+                                 else confusion(model, best_params, sets["test"], len(names)))
         if not several:
             print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  "
                   f"accuracy {100 * test['accuracy']:.2f}%")
