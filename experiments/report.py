@@ -459,9 +459,12 @@ def _spread_cell(r: dict, key: str, pct: bool) -> str:
     return f"**{f(a['mean'])} ± {f(a['std'])}**{' %' if pct else ''} ({a['n']} seeds{ci})"
 
 
-def _verdict(ref: dict | None, key: str, pct: bool) -> str:
-    """The PyTorch side of a ``compare.py --seeds`` run: its mean ± std and the verdict."""
+def _verdict(ref: dict | None, key: str, pct: bool, run: dict | None = None) -> str:
+    """The PyTorch side of a ``compare.py --seeds`` run: its mean ± std and the verdict; nothing
+    when ``run`` (the seqjax row it stands beside) trained another number of epochs."""
     if not ref or key not in ref.get("comparison", {}):
+        return ""
+    if run is not None and ref.get("config", {}).get("epochs") != run.get("config", {}).get("epochs"):
         return ""
     c = ref["comparison"][key]
     f = (lambda v: f"{100 * v:.2f}") if pct else (lambda v: f"{v:.3f}")
@@ -488,7 +491,7 @@ def readme_rows() -> list[str]:
     if k1 and "aggregate" in k1:
         rows.append(f"| 7.1 char-LSTM, seeds at once | `{_cmd(k1)}` | {fmt_time(k1['wall_time_s'])} | held-out "
                     f"{_spread_cell(k1, 'heldout_bpc', False)} bits/char, {len(k1['history'])} epochs | "
-                    f"{_verdict(_one('reference/charlm_l1_seeds*.json'), 'heldout_bpc', False) or '—'} |")
+                    f"{_verdict(_one('reference/charlm_l1_seeds*.json'), 'heldout_bpc', False, k1) or '—'} |")
     if l2:
         rows.append(f"| 7.1 char-LSTM, 2 layers | `{_cmd(l2)}` | {fmt_time(l2['wall_time_s'])} | held-out "
                     f"**{l2['heldout_bpc']:.3f}** bits/char, {len(l2['history'])} epochs | — |")
@@ -511,7 +514,7 @@ def readme_rows() -> list[str]:
         if several:
             rows.append(f"| {part}, seeds at once | `{_cmd(several)}` | {fmt_time(several['wall_time_s'])} | test "
                         f"{_spread_cell(several, 'test_accuracy', True)} | "
-                        f"{_verdict(_one(f'reference/{model}_seeds*.json'), 'test_accuracy', True) or reference(model)} |")
+                        f"{_verdict(_one(f'reference/{model}_seeds*.json'), 'test_accuracy', True, several) or reference(model)} |")
         seeds = [n for n in sorted(imdb) if n == model or (n.startswith(f"{model}_seed") and "_seeds" not in n)]
         acc = ", ".join(f"**{_pct(imdb[n]['test_accuracy'])}**" + (f" (seed {imdb[n]['config']['seed']})" if len(seeds) > 1 else "")
                         for n in seeds)
