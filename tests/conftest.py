@@ -44,6 +44,17 @@ def make_imdb_tar(path: Path, reviews: dict) -> Path:
     return path
 
 
+def make_imdb_dir(parent: Path, reviews: dict) -> Path:
+    """``parent`` holding an extracted ``aclImdb/`` of ``reviews`` (as :func:`make_imdb_tar`): the
+    folder form, since a made-up archive's checksum would not match the canonical one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tar = make_imdb_tar(parent / "aclImdb_v1.tar.gz", reviews)
+    with tarfile.open(tar) as t:
+        t.extractall(parent, filter="data")
+    tar.unlink()
+    return parent
+
+
 @pytest.fixture
 def tiny_reviews():
     return {

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import make_imdb_tar
+from conftest import make_imdb_dir
 from seqjax import SeqjaxError, configs
 from seqjax.data.batching import BucketedBatches
 from seqjax.nn.classifiers import (ENCODERS, BiRecurrentEncoder, CNNEncoder, MeanEncoder, RecurrentEncoder,
@@ -125,15 +125,8 @@ def test_learns_a_separable_task(enc):
 def _imdb_dir(tmp_path):
     pos = ["a great wonderful film", "loved it great acting", "wonderful great fun", "great great movie"]
     neg = ["an awful boring film", "hated it bad acting", "boring awful mess", "bad bad movie"]
-    d = tmp_path / "data"
-    d.mkdir()
-    make_imdb_tar(d / "aclImdb_v1.tar.gz", {("train", "pos"): pos * 8, ("train", "neg"): neg * 8,
+    return make_imdb_dir(tmp_path / "data", {("train", "pos"): pos * 8, ("train", "neg"): neg * 8,
                                              ("test", "pos"): pos, ("test", "neg"): neg})
-    import tarfile
-    with tarfile.open(d / "aclImdb_v1.tar.gz") as t:
-        t.extractall(d, filter="data")
-    (d / "aclImdb_v1.tar.gz").unlink()  # the folder form; the archive's checksum would not match
-    return d
 
 
 @pytest.mark.parametrize("model", ["cnn", "fasttext"])

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_imdb_tar
+from conftest import make_imdb_dir
 
 from seqjax import SeqjaxError, cli, configs
 
@@ -45,14 +44,8 @@ def _one_line(err: str) -> str:
 
 @pytest.fixture(scope="module")
 def imdb_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("imdb") / "data"
-    d.mkdir()
-    make_imdb_tar(d / "aclImdb_v1.tar.gz", {("train", "pos"): POS * 4, ("train", "neg"): NEG * 4,
-                                             ("test", "pos"): POS, ("test", "neg"): NEG})
-    with tarfile.open(d / "aclImdb_v1.tar.gz") as t:
-        t.extractall(d, filter="data")
-    (d / "aclImdb_v1.tar.gz").unlink()  # the folder form; the archive's checksum would not match
-    return d
+    return make_imdb_dir(tmp_path_factory.mktemp("imdb") / "data", {
+        ("train", "pos"): POS * 4, ("train", "neg"): NEG * 4, ("test", "pos"): POS, ("test", "neg"): NEG})
 
 
 def _save_imdb_run(out: Path, nan: bool = False) -> Path:

@@ -2,13 +2,12 @@
 formulas and PyTorch's optimizers; a resumed run keeps its schedule's horizon."""
 
 import math
-import tarfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_imdb_tar
+from conftest import make_imdb_dir
 
 from seqjax import SeqjaxError, configs
 from seqjax.tasks import charlm, imdb
@@ -83,10 +82,8 @@ def test_a_resumed_run_keeps_its_schedule_horizon(tmp_path):
 def test_imdb_takes_the_schedule_over_its_own_horizon(tmp_path):
     """The IMDB trainer builds the schedule over epochs x batches: a warmup as long as the run is
     refused, naming the run's step count; a shorter one trains."""
-    make_imdb_tar(tmp_path / "a.tar.gz", {("train", "pos"): ["good fine"] * 12, ("train", "neg"): ["bad poor"] * 12,
-                                          ("test", "pos"): ["good"] * 4, ("test", "neg"): ["bad"] * 4})
-    with tarfile.open(tmp_path / "a.tar.gz") as t:
-        t.extractall(tmp_path, filter="data")
+    make_imdb_dir(tmp_path, {("train", "pos"): ["good fine"] * 12, ("train", "neg"): ["bad poor"] * 12,
+                             ("test", "pos"): ["good"] * 4, ("test", "neg"): ["bad"] * 4})
 
     def cfg(name, warm):
         return configs.ImdbConfig(model="fasttext", vectors="none", embed=4, data_dir=str(tmp_path), batch_size=4,

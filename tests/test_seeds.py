@@ -9,7 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import make_imdb_tar
+from conftest import make_imdb_dir
 
 from seqjax import SeqjaxError, configs, layout, stats
 from seqjax.tasks import charlm, imdb
@@ -100,16 +100,9 @@ def imdb_dir(tmp_path):
     def review(words):
         return " ".join(rng.choice(words + filler, int(rng.integers(3, 40))))
 
-    d = tmp_path / "data"
-    d.mkdir()
-    make_imdb_tar(d / "aclImdb_v1.tar.gz", {
+    return make_imdb_dir(tmp_path / "data", {
         ("train", "pos"): [review(pos) for _ in range(60)], ("train", "neg"): [review(neg) for _ in range(60)],
         ("test", "pos"): [review(pos) for _ in range(20)], ("test", "neg"): [review(neg) for _ in range(20)]})
-    import tarfile
-    with tarfile.open(d / "aclImdb_v1.tar.gz") as t:
-        t.extractall(d, filter="data")
-    (d / "aclImdb_v1.tar.gz").unlink()  # the folder form; the archive's checksum would not match
-    return d
 
 
 def _imdb_cfg(tmp_path, data, name, **kw):

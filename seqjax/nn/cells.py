@@ -36,6 +36,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seqjax.registry import Registry
+
 PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 Carry = tuple[jnp.ndarray, ...]
 
@@ -86,23 +88,9 @@ class CellDef:
         return ((G, in_features), hh, (G,), (G,)) + tuple(tuple(s(hidden)) for _, s in self.extra)
 
 
-CELLS: dict[str, CellDef] = {}
-
-
-def register_cell(cell: CellDef) -> CellDef:
-    """Add ``cell`` to :data:`CELLS` (a name is registered once) and return it."""
-    if cell.name in CELLS:
-        raise ValueError(f"cell {cell.name!r} is already registered")
-    CELLS[cell.name] = cell
-    return cell
-
-
-def get_cell(name: str) -> CellDef:
-    """The registered cell called ``name``; an unknown name is refused with the list."""
-    try:
-        return CELLS[name]
-    except KeyError:
-        raise ValueError(f"cell {name!r}: choose {', '.join(CELLS)}") from None
+CELLS: Registry[CellDef] = Registry("cell")
+register_cell = CELLS.register  # (cell) -> cell, a name registered once
+get_cell = CELLS.lookup  # name -> CellDef; an unknown name is refused with the list
 
 
 def torch_uniform(hidden: int):

@@ -47,6 +47,7 @@ import optax
 
 from seqjax.nn.conv import ConvMaxPool
 from seqjax.nn.recurrent import RNN, sequence_mask
+from seqjax.registry import Registry
 
 
 
@@ -62,23 +63,9 @@ class EncoderDef:
     doc: str = ""
 
 
-ENCODERS: dict[str, EncoderDef] = {}
-
-
-def register_encoder(enc: EncoderDef) -> EncoderDef:
-    """Add ``enc`` to :data:`ENCODERS` (a name is registered once) and return it."""
-    if enc.name in ENCODERS:
-        raise ValueError(f"encoder {enc.name!r} is already registered")
-    ENCODERS[enc.name] = enc
-    return enc
-
-
-def get_encoder(name: str) -> EncoderDef:
-    """The registered encoder ``name``; an unknown name is refused with the list."""
-    try:
-        return ENCODERS[name]
-    except KeyError:
-        raise ValueError(f"encoder {name!r}: choose {', '.join(ENCODERS)}") from None
+ENCODERS: Registry[EncoderDef] = Registry("encoder")
+register_encoder = ENCODERS.register  # (encoder) -> encoder, a name registered once
+get_encoder = ENCODERS.lookup  # name -> EncoderDef; an unknown name is refused with the list
 
 
 def torch_linear_init(fan_in: int):
