@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax import SeqjaxError, configs
-from seqjax.data import glove, imdb, labelled, tokenize
+from seqjax.data import download, glove, imdb, labelled, tokenize
 from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import Classifier, TextClassifier, classification_loss
@@ -186,10 +186,8 @@ def fingerprint(sets: dict, cfg=None) -> dict:
 
     sizes = dict(train=size(sets["train"]), valid=size(sets["valid"]), test=size(sets["test"]))
     if cfg is not None and cfg.train_file:
-        import hashlib
-
-        digest = hashlib.sha256(Path(cfg.train_file).read_bytes()).hexdigest()
-        return data_fingerprint(f"--train-file {cfg.train_file}", sha256=digest, **sizes)
+        return data_fingerprint(f"--train-file {cfg.train_file}", sha256=download.sha256sum(Path(cfg.train_file)),
+                                **sizes)
     return data_fingerprint("IMDB", **sizes)
 
 
