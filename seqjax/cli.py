@@ -77,7 +77,7 @@ def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) 
                                choices=options)
 
 
-GLOBAL_FLAGS = {"--cpu-devices": 1, "--coordinator": 1, "--num-processes": 1, "--process-id": 1,
+GLOBAL_FLAGS = {"--plugin": 1, "--cpu-devices": 1, "--coordinator": 1, "--num-processes": 1, "--process-id": 1,
                 "--distributed": 0, "--heartbeat-timeout": 1}  # flag -> values it takes
 
 
@@ -228,6 +228,64 @@ def dispatch(args: argparse.Namespace, command: str) -> None:
         lab.run(args.full, args.data_dir, args.out, command)
 
 
+def plugins(argv: list[str]) -> list[str]:
+    """The ``--plugin`` values in ``argv`` (anywhere in it), after ``$SEQJAX_PLUGINS``'s."""
+    import os
+
+    names = [n.strip() for n in os.environ.get("SEQJAX_PLUGINS", "").split(",") if n.strip()]
+    for i, a in enumerate(argv):
+        if a == "--plugin" and i + 1 < len(argv):
+            names.append(argv[i + 1])
+        elif a.startswith("--plugin="):
+            names.append(a.split("=", 1)[1])
+    return names
+
+
+def load_plugins(names: list[str]) -> None:
+    """Import each of ``names`` (a dotted module on ``sys.path`` or the current folder, or a ``.py``
+    file), so that what it registers (:func:`seqjax.nn.cells.register_cell`,
+    :func:`seqjax.nn.classifiers.register_encoder`) is known before the parser lists ``--cell`` and
+    ``--model``. A module is imported once per process.
+
+    Raises:
+      SeqjaxError: a module that is not found, or that fails while importing (its error named).
+    """
+    import importlib
+    import importlib.util
+
+    for name in names:
+        path = pathlib.Path(name)
+        try:
+            if name.endswith(".py"):
+                key = f"seqjax_plugin_{path.resolve()}"
+                if key in sys.modules:
+                    continue
+                if not path.is_file():
+                    raise SeqjaxError(f"--plugin {name}: no such file; give a .py file or a module name")
+                spec = importlib.util.spec_from_file_location(key, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[key] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[key]
+                    raise
+            else:
+                if "" not in sys.path and "." not in sys.path:  # the console script leaves out the current folder
+                    sys.path.append(".")
+                importlib.import_module(name)
+        except SeqjaxError:
+            raise
+        except ModuleNotFoundError as err:
+            if err.name and name.startswith(err.name):
+                raise SeqjaxError(f"--plugin {name}: no module {err.name!r} here; give a module on the Python "
+                                  f"path, or the path of its .py file") from None
+            raise SeqjaxError(f"--plugin {name}: failed while importing: {first_line(err)}") from err
+        except Exception as err:
+            raise SeqjaxError(f"--plugin {name}: failed while importing: {type(err).__name__}: "
+                              f"{first_line(err)}") from err
+
+
 def build_parser() -> argparse.ArgumentParser:
     from seqjax import __version__
 
@@ -236,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
         "word vectors, IMDB classifiers, word2vec). `seqjax PART --help` lists a part's flags.",
         epilog="Global flags may also follow the part: seqjax markov --cpu-devices 2.")
     p.add_argument("--version", action="version", version=f"seqjax {__version__}")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import this module (a dotted name, or a .py file) first: the cells and encoders it "
+                        "registers become --cell and --model values; repeatable; also $SEQJAX_PLUGINS "
+                        "(comma-separated). Give it again to predict, evaluate or sample from such a run")
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="on a machine without accelerators, split the CPU into N devices (data parallel, or "
                         "seeds laid on them); default: $SEQJAX_CPU_DEVICES, else one per core for the "
@@ -411,6 +473,11 @@ def _main(argv: list[str] | None = None) -> int:
     tune_allocator()  # before any program runs: see seqjax/runtime.py
     argv = sys.argv[1:] if argv is None else list(argv)
     command = "seqjax " + shlex.join(argv)  # recorded in results JSONs
+    try:
+        load_plugins(plugins(argv))
+    except SeqjaxError as err:
+        print(f"seqjax: error: {err}", file=sys.stderr)
+        return 2
     parser = build_parser()
     argv = _globals_first(argv)
     args, extra = parser.parse_known_args(argv)

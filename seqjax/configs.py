@@ -21,6 +21,7 @@ CELL_NAMES = ("rnn", "gru", "lstm", "indrnn")
 # JAX, for the command line; make_optimizer reads them from here)
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "warmup-cosine")
+W2V_SCHEDULES = ("linear", "constant", "cosine")  # word2vec's, over the words seen (seqjax.word2vec)
 
 
 def cell_names() -> tuple[str, ...]:
@@ -28,7 +29,23 @@ def cell_names() -> tuple[str, ...]:
     (a cell registered from Python is then accepted by every config), else the shipped
     :data:`CELL_NAMES` (without importing JAX)."""
     cells = sys.modules.get("seqjax.nn.cells")
-    return tuple(cells.CELLS) if cells is not None else CELL_NAMES
+    return (*CELL_NAMES, *(n for n in cells.CELLS if n not in CELL_NAMES)) if cells is not None else CELL_NAMES
+
+
+def _registered_encoders() -> dict:
+    """The encoders registered beyond the five lab models (``name -> EncoderDef``), once
+    :mod:`seqjax.nn.classifiers` is imported (by a ``--plugin`` module, or by Python code);
+    else none, without importing JAX."""
+    classifiers = sys.modules.get("seqjax.nn.classifiers")
+    if classifiers is None:
+        return {}
+    return {name: enc for name, enc in classifiers.ENCODERS.items() if name not in IMDB_PRESETS}
+
+
+def model_names() -> tuple[str, ...]:
+    """Every ``--model`` of ``seqjax imdb``: the five lab presets, then each encoder registered
+    with :func:`seqjax.nn.classifiers.register_encoder` (from a ``--plugin`` module or Python)."""
+    return (*IMDB_PRESETS, *_registered_encoders())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,11 +202,12 @@ class ImdbConfig:
     def __post_init__(self):
         from seqjax import SeqjaxError
 
-        if self.model not in IMDB_PRESETS:
-            raise SeqjaxError(f"--model {self.model!r}: choose one of {', '.join(IMDB_PRESETS)}")
+        if self.model not in model_names():
+            raise SeqjaxError(f"--model {self.model!r}: choose one of {', '.join(model_names())} (an encoder of "
+                              f"one's own: register it in a module and load that with --plugin MODULE)")
         unset = [name for name in PRESET_FIELDS if getattr(self, name) is None]
         if unset:
-            preset = IMDB_PRESETS[self.model]()
+            preset = imdb_preset(self.model)
             for name in unset:  # a frozen dataclass sets its own fields only while constructing
                 object.__setattr__(self, name, getattr(preset, name))
         object.__setattr__(self, "from_preset", frozenset(unset))
@@ -199,9 +217,10 @@ class ImdbConfig:
         if self.train_file and not self.test_file:
             raise SeqjaxError(f"--train-file {self.train_file}: give --test-file too (the texts the run is "
                               f"tested on; same format and labels)")
-        if self.model in ("rnn", "lstm", "bilstm"):
-            if self.cell not in cell_names():
-                raise SeqjaxError(f"--cell {self.cell!r}: choose {', '.join(cell_names()[:-1])} or {cell_names()[-1]}")
+        reads = model_flags()[self.model]
+        if "cell" in reads and self.cell not in cell_names():
+            raise SeqjaxError(f"--cell {self.cell!r}: choose {', '.join(cell_names()[:-1])} or {cell_names()[-1]}")
+        if "cell" in reads:  # a recurrence: the lab's 1-layer rnn and lstm too
             for name in ("hidden", "layers"):
                 if getattr(self, name) < 1:
                     raise SeqjaxError(f"--{name} {getattr(self, name)}: a {self.model} needs a whole number >= 1")
@@ -266,11 +285,36 @@ IMDB_PRESETS = {"rnn": imdb_rnn, "lstm": imdb_lstm, "bilstm": imdb_bilstm, "fast
                 "cnn": imdb_cnn}
 # The ImdbConfig fields a preset sets: those not given take the model's value.
 PRESET_FIELDS = tuple(f.name for f in dataclasses.fields(ImdbConfig) if f.default is None)
-# The model flags each model reads (the others keep the preset's value and change nothing).
-# which model flags each IMDB model reads: its encoder's fields (seqjax.nn.classifiers.ENCODERS), kept
+# which model flags each lab model reads: its encoder's fields (seqjax.nn.classifiers.ENCODERS), kept
 # here without importing JAX; tests/test_encoders.py checks that the two agree
 IMDB_MODEL_FLAGS = {"cell": ("rnn", "lstm", "bilstm"), "hidden": ("rnn", "lstm", "bilstm"),
                     "layers": ("bilstm",), "dropout": ("bilstm", "cnn")}
+# a registered encoder's preset: these values, under the ones its EncoderDef.preset gives
+ENCODER_PRESET = dict(vectors="none", embed=50, cell="", hidden=0, layers=0, dropout=0.0, optimizer="adam", lr=1e-3)
+# ... and for a recurrent one (its fields name "cell"), or one that reads "hidden", these
+ENCODER_FIELD_PRESET = dict(cell="lstm", hidden=100, layers=1)
+
+
+def imdb_preset(model: str) -> "ImdbConfig":
+    """The full config of ``--model model``: a lab preset (:data:`IMDB_PRESETS`), or for an encoder
+    registered with :func:`seqjax.nn.classifiers.register_encoder`, :data:`ENCODER_PRESET` with
+    :data:`ENCODER_FIELD_PRESET` (for a recurrent encoder, or the flags it reads), under its
+    ``EncoderDef.preset``."""
+    if model in IMDB_PRESETS:
+        return IMDB_PRESETS[model]()
+    enc = _registered_encoders()[model]
+    values = {**ENCODER_PRESET, **{k: v for k, v in ENCODER_FIELD_PRESET.items() if k in enc.fields or "cell" in enc.fields},
+              **dict(enc.preset)}
+    return ImdbConfig(model=model, **values)
+
+
+def model_flags() -> dict[str, tuple[str, ...]]:
+    """``model -> the model flags it reads`` (``cell``, ``hidden``, ``layers``, ``dropout``): the lab
+    models' from :data:`IMDB_MODEL_FLAGS`, a registered encoder's from its fields."""
+    out = {m: tuple(f for f, models in IMDB_MODEL_FLAGS.items() if m in models) for m in IMDB_PRESETS}
+    for name, enc in _registered_encoders().items():
+        out[name] = tuple(f for f in IMDB_MODEL_FLAGS if f in enc.fields)
+    return out
 
 
 def check_model_flags(cfg: ImdbConfig) -> None:
@@ -283,10 +327,12 @@ def check_model_flags(cfg: ImdbConfig) -> None:
     """
     from seqjax import SeqjaxError
 
-    preset = IMDB_PRESETS[cfg.model]()
-    for name, models in IMDB_MODEL_FLAGS.items():
+    preset = imdb_preset(cfg.model)
+    reads = model_flags()
+    for name in IMDB_MODEL_FLAGS:
         value = getattr(cfg, name)
-        if name not in cfg.from_preset and cfg.model not in models and value != getattr(preset, name):
+        models = [m for m, flags in reads.items() if name in flags]
+        if name not in cfg.from_preset and name not in reads[cfg.model] and value != getattr(preset, name):
             shown = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else value
             raise SeqjaxError(f"--{name} {shown}: the {cfg.model} model does not use it (only "
                               f"{', '.join(models)} do); drop --{name} or choose one of those with --model")
@@ -310,6 +356,9 @@ class Word2VecConfig:
     min_count: int = 5
     sample: float = 1e-3
     alpha: float = 0.025
+    # the rate over the words seen: linear (the C tool's: alpha -> alpha * 1e-4) | constant | cosine (to
+    # alpha * 1e-4); SGD on sparse rows, so no --weight-decay or betas
+    lr_schedule: str = "linear"
     epochs: int = 5
     cbow: bool = False
     batch_size: int = 4096
@@ -384,25 +433,49 @@ def _seeds_rule(v):
     return True
 
 
-def _choice(*options, described: dict[str, str] | None = None):
+class _Choice:
     """A closed set of values: ``options`` (``""`` among them = "not set"), or the keys of
-    ``described`` (value -> one line of help). The CLI gives them to argparse as ``choices``, so
-    ``--help`` lists them (with ``described``'s lines) and the parser refuses any other value."""
-    options = tuple(described) if described is not None else options
-    rule = lambda v: v in options  # noqa: E731
-    rule.options = options
-    rule.described = described or {}
-    rule.allowed = "one of " + ", ".join(repr(o) for o in options)
-    return rule
+    ``described`` (value -> one line of help); either may be a function, for sets that grow when a
+    cell or an encoder is registered (read when the parser is built, after ``--plugin``). The CLI
+    gives them to argparse as ``choices``, so ``--help`` lists them (with ``described``'s lines) and
+    the parser refuses any other value."""
+
+    def __init__(self, options=(), described=None):
+        self._options, self._described = options, described
+
+    @property
+    def described(self) -> dict[str, str]:
+        d = self._described
+        return dict(d() if callable(d) else d or {})
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        if self._described is not None:
+            return tuple(self.described)
+        return tuple(self._options() if callable(self._options) else self._options)
+
+    @property
+    def allowed(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+    def __call__(self, v) -> bool:
+        return v in self.options
 
 
-def _cell_choice(*blank):
-    """:func:`_choice` over the shipped cells (what ``--help`` lists), accepting every registered
-    cell (:func:`cell_names`) and ``blank``."""
-    shipped = _choice(*blank, *CELL_NAMES)
-    rule = lambda v: v in blank or v in cell_names()  # noqa: E731
-    rule.options, rule.described, rule.allowed = shipped.options, shipped.described, shipped.allowed
-    return rule
+def _choice(*options, described=None) -> _Choice:
+    """:class:`_Choice` of ``options`` or of ``described``'s keys."""
+    return _Choice(options, described)
+
+
+def _cell_choice(*blank) -> _Choice:
+    """:class:`_Choice` of every registered cell (:func:`cell_names`) and ``blank``."""
+    return _Choice(lambda: (*blank, *cell_names()))
+
+
+def _model_descriptions() -> dict[str, str]:
+    """``--model`` value -> one line: the lab presets' docstrings, registered encoders' ``doc``."""
+    return {**{name: _summary(preset) for name, preset in IMDB_PRESETS.items()},
+            **{name: enc.doc or "a registered encoder" for name, enc in _registered_encoders().items()}}
 
 
 def _summary(fn) -> str:
@@ -418,7 +491,7 @@ RULES = {  # field -> (check, what is allowed)
     "metric": (_choice("", "euclidean", "cosine"), None), "n": (_positive, "a whole number >= 1"),
     "restrict": (_nonneg, "a whole number >= 0 (0 = every word)"),
     "text_errors": (_choice("strict", "replace"), None), "cell": (_cell_choice(""), None),
-    "model": (_choice(described={name: _summary(preset) for name, preset in IMDB_PRESETS.items()}), None),
+    "model": (_choice(described=_model_descriptions), None),
     "layers": (_nonneg, "a whole number >= 1"), "embed": (_positive, "a whole number >= 1"),
     "hidden": (_nonneg, "a whole number >= 1"), "dropout": (lambda v: 0.0 <= v < 1.0, "a rate in [0, 1)"),
     "objective": (_choice("last", "every"), None), "seq_len": (_positive, "a whole number >= 1"),
@@ -453,6 +526,7 @@ RULES = {  # field -> (check, what is allowed)
 # layers may be 0, for fasttext and cnn; a char-LSTM's may not)
 CLASS_RULES = {
     ("Word2VecConfig", "sample"): (lambda v: math.isfinite(v) and v >= 0, "a subsampling threshold >= 0 (0 = none)"),
+    ("Word2VecConfig", "lr_schedule"): (_choice(*W2V_SCHEDULES), None),
     ("CharLMConfig", "hidden"): (_positive, "a whole number >= 1"),
     ("CharLMConfig", "layers"): (_positive, "a whole number >= 1"),
     ("CharLMConfig", "cell"): (_cell_choice(), None),
@@ -519,7 +593,8 @@ HELP = {
     "seq_len": "characters per window or chunk", "window_step": "start a new window every N chars",
     "batch_size": "examples per training step (global, over all devices)", "epochs": "passes over the training data",
     "optimizer": "the optimizer", "lr": "learning rate", "clip": "clip the gradient's global norm to this (0 = no clipping)",
-    "lr_schedule": "constant; cosine decay to 0 over the run; or linear warmup (--warmup-steps), then cosine",
+    "lr_schedule": "constant; cosine decay to 0 over the run; or linear warmup (--warmup-steps), then cosine "
+                   "(word2vec: linear, the C tool's, constant or cosine, over the words seen)",
     "warmup_steps": "with --lr-schedule warmup-cosine: steps of linear warmup from 0",
     "weight_decay": "weight decay: AdamW's (decoupled) with adam, added to the gradient with sgd and rmsprop",
     "beta1": "Adam's first-moment decay", "beta2": "Adam's second-moment decay", "sample_length": "chars sampled after each epoch",

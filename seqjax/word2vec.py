@@ -51,6 +51,7 @@ from typing import Iterator, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from tqdm.auto import tqdm
 
 from seqjax import SeqjaxError
@@ -225,11 +226,24 @@ def chunks(corpus: Corpus, cfg: Word2VecConfig, rng: np.random.Generator, steps_
                 for s in range(0, full, per_call):
                     c, x, p = cen[s:s + per_call], ctx[s:s + per_call], pos[s:s + per_call]
                     frac = (epoch + p.reshape(steps_per_call, W).max(axis=1) / n) * N / total
-                    lr = (cfg.alpha * np.maximum(1.0 - frac, 1e-4)).astype(np.float32)
+                    lr = word_rate(cfg.alpha, cfg.lr_schedule, frac)
                     real = c != V
                     yield Chunk(h, c.reshape(steps_per_call, W), x.reshape(steps_per_call, W, 2 * h),
                                 sampler(rng, (steps_per_call, W, cfg.negative)), lr, epoch,
                                 int((x[real] != V).sum()), float(real.sum() * words_per_window))
+
+
+def word_rate(alpha: float, schedule: str, frac: np.ndarray) -> np.ndarray:
+    """The learning rate at ``frac`` (``float64[S]``, the share of the run's words seen, 0 -> 1) as
+    ``float32[S]``: ``linear`` is the C tool's ``alpha * max(1 - frac, 1e-4)``; ``constant`` is
+    ``alpha``; ``cosine`` is optax's cosine decay from ``alpha`` to ``alpha * 1e-4``."""
+    if schedule == "linear":
+        return (alpha * np.maximum(1.0 - frac, 1e-4)).astype(np.float32)
+    if schedule == "constant":
+        return np.full(frac.shape, alpha, np.float32)
+    steps = 1_000_000  # optax counts steps: frac in millionths
+    cosine = optax.cosine_decay_schedule(alpha, steps, alpha=1e-4)
+    return np.asarray(cosine(np.clip(frac, 0.0, 1.0) * steps), np.float32)
 
 
 def _capped_add(table, rows, grads, weights, lr, cap):

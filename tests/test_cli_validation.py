@@ -133,7 +133,8 @@ def test_imdb_train_help_names_the_five_models_one_line_each(capsys):
         cli.main(["imdb", "train", "--help"])
     lines = capsys.readouterr().out.splitlines()
     listed = lines[lines.index("--model values:") + 1:]
-    assert [line.split()[0] for line in listed] == ["rnn", "lstm", "bilstm", "fasttext", "cnn"]
+    # the lab's five first, then any encoder registered in this process (tests/test_encoders.py adds some)
+    assert [line.split()[0] for line in listed][:5] == ["rnn", "lstm", "bilstm", "fasttext", "cnn"]
     for line, preset in zip(listed, configs.IMDB_PRESETS.values()):
         assert " ".join(line.split()[1:]) == " ".join(preset.__doc__.split("\n\n")[0].split()), line
     assert "rnn" in listed[0] and "SGD 1e-3" in listed[0] and "Conv1d" in listed[4]

@@ -84,8 +84,10 @@ def test_the_walk_sees_every_command_of_the_lab_table_and_every_document():
 
 
 @pytest.mark.parametrize("source, command", commands())
-def test_a_documented_command_parses_and_builds_its_config(source, command):
+def test_a_documented_command_parses_and_builds_its_config(source, command, monkeypatch):
     argv = cli._globals_first(shlex.split(command)[1:])
+    monkeypatch.chdir(ROOT)  # a --plugin path is the repository's (docs/examples/plugin.py)
+    cli.load_plugins(cli.plugins(argv))  # what it registers stays registered in this process
     parser = cli.build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

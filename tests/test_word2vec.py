@@ -216,3 +216,28 @@ def test_imdb_train_corpus_reads_no_test_review(tmp_path):
                             for w in doc}
     assert words("imdb-train") == {"good", "bad", "film"}
     assert words("imdb") == {"good", "bad", "film", "unseen", "praise", "scorn"}
+
+
+def test_learning_rate_schedules_over_the_words_seen():
+    """linear is the C tool's rule, unchanged; cosine is optax's, from alpha to alpha * 1e-4; each
+    reaches the chunks a run trains on; an unknown schedule is refused naming the flag."""
+    frac = np.linspace(0.0, 1.0, 101)
+    alpha = 0.025
+    np.testing.assert_array_equal(w2v.word_rate(alpha, "linear", frac),
+                                  (alpha * np.maximum(1.0 - frac, 1e-4)).astype(np.float32))
+    np.testing.assert_array_equal(w2v.word_rate(alpha, "constant", frac), np.float32(alpha))
+    cos = w2v.word_rate(alpha, "cosine", frac)
+    want = alpha * (1e-4 + (1 - 1e-4) * 0.5 * (1 + np.cos(np.pi * frac)))
+    np.testing.assert_allclose(cos, want, rtol=1e-5, atol=1e-9)  # float32 near the end
+    n = 400
+    corpus = w2v.Corpus(np.arange(n, dtype=np.int32), np.zeros(n, np.int32), [f"w{i}" for i in range(n)],
+                        np.ones(n, np.int64))
+    for schedule in ("constant", "cosine"):
+        cfg = configs.Word2VecConfig(window=2, sample=0, epochs=2, batch_size=8, negative=2, lr_schedule=schedule)
+        lrs = np.concatenate([c.lr for c in w2v.chunks(corpus, cfg, np.random.default_rng(0), steps_per_call=4)])
+        if schedule == "constant":
+            assert (lrs == np.float32(cfg.alpha)).all()
+        else:
+            assert lrs[0] > 0.99 * cfg.alpha and lrs[-1] < 0.01 * cfg.alpha
+    with pytest.raises(SeqjaxError, match="--lr-schedule"):
+        configs.Word2VecConfig(lr_schedule="warmup-cosine")

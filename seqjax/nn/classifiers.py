@@ -55,12 +55,16 @@ from seqjax.registry import Registry
 class EncoderDef:
     """A registered encoder: ``build(**keywords) -> module`` with the encoder contract of this
     module's docstring, built from keywords only (``fields``, the hyperparameters it reads, and
-    ``dtype``); ``doc`` one line for ``--help``."""
+    ``dtype``); ``doc`` one line for ``--help``; ``preset``: the ``seqjax imdb train --model NAME``
+    values it trains with unless given (:class:`seqjax.configs.ImdbConfig` fields such as
+    ``vectors``, ``embed``, ``hidden``, ``optimizer``, ``lr``; the rest from
+    :func:`seqjax.configs.imdb_preset`)."""
 
     name: str
     build: Callable[..., nn.Module]
     fields: tuple[str, ...]
     doc: str = ""
+    preset: dict = dataclasses.field(default_factory=dict)
 
 
 ENCODERS: Registry[EncoderDef] = Registry("encoder")
