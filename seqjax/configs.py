@@ -21,7 +21,9 @@ CELL_NAMES = ("rnn", "gru", "lstm", "indrnn")
 # JAX, for the command line; make_optimizer reads them from here)
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "warmup-cosine")
-W2V_SCHEDULES = ("linear", "constant", "cosine")  # word2vec's, over the words seen (seqjax.word2vec)
+W2V_SCHEDULES = ("linear", "constant", "cosine")
+# --precision: the training step's compute dtype (seqjax.train.precision)
+PRECISIONS = ("float32", "bfloat16")  # word2vec's, over the words seen (seqjax.word2vec)
 
 
 def cell_names() -> tuple[str, ...]:
@@ -130,6 +132,7 @@ class CharLMConfig:
     ckpt_every: int = 0
     minutes: float = 0.0  # stop after this much training time (equal-time comparisons); 0 = none
     unroll: int = 1
+    precision: str = "float32"  # float32 | bfloat16 (training's matmuls; params, state, loss, evaluation float32)
     eval_batch_size: int = 1024
     tensorboard: bool = False  # also write TensorBoard scalars to OUT/tensorboard (pip install 'seqjax[tensorboard]')
     results: str = ""  # write a results JSON here
@@ -196,6 +199,7 @@ class ImdbConfig:
     out: str = "runs/imdb"
     resume: bool = False
     ckpt_every: int = 0  # also checkpoint every N training steps (a resume continues mid-epoch); 0 = epoch ends only
+    precision: str = "float32"  # float32 | bfloat16 (training's matmuls; params, state, loss, evaluation float32)
     tensorboard: bool = False  # also write TensorBoard scalars to OUT/tensorboard (pip install 'seqjax[tensorboard]')
     results: str = ""
 
@@ -507,6 +511,7 @@ RULES = {  # field -> (check, what is allowed)
     "markov_orders": (_ints, "comma-separated whole numbers >= 0, e.g. 1,3"),
     "ckpt_every": (_nonneg, "a step count >= 0 (0 = at epoch ends only)"),
     "minutes": (lambda v: math.isfinite(v) and v >= 0, "minutes >= 0 (0 = no limit)"),
+    "precision": (_choice(*PRECISIONS), None),
     "unroll": (_positive, "a whole number >= 1"), "eval_batch_size": (_positive, "a whole number >= 1"),
     "source": (_choice("auto", "archive", "tfds"), None), "data_format": (_choice("", "tsv", "jsonl"), None), "tokenizer": (_choice("regex", "spacy"), None),
     "max_vocab": (_positive, "a whole number >= 1"), "max_len": (_nonneg, "a whole number >= 0 (0 = whole reviews)"),
@@ -606,6 +611,8 @@ HELP = {
     "ckpt_every": "also checkpoint every N training steps (0 = at epoch ends only)",
     "minutes": "stop after this much training time, for equal-time comparisons (0 = no limit)",
     "unroll": "time steps per scan iteration (lax.scan's unroll)",
+    "precision": "the training step's compute dtype: bfloat16 matmuls and activations with float32 params, "
+                 "optimizer state, LSTM cell state, loss and sums (mixed precision); evaluation stays float32",
     "eval_batch_size": "examples per held-out evaluation step", "results": "also write a results JSON (and PNG) here",
     "model": "which of the lab's classifiers (its preset fills the model flags)",
     "source": "where IMDB comes from: the Stanford archive, tensorflow-datasets, or whichever is there",

@@ -130,8 +130,9 @@ class MeanEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x_BTE, lengths_B, train: bool = False):
-        x_BTE = x_BTE * sequence_mask(lengths_B, x_BTE.shape[1])[:, :, None]
-        n_B1 = jnp.maximum(lengths_B, 1).astype(x_BTE.dtype)[:, None]
+        # the sum in float32 whatever the compute dtype: a bfloat16 sum of thousands of vectors loses digits
+        x_BTE = x_BTE.astype(jnp.float32) * sequence_mask(lengths_B, x_BTE.shape[1])[:, :, None]
+        n_B1 = jnp.maximum(lengths_B, 1).astype(jnp.float32)[:, None]
         return x_BTE.sum(axis=1) / n_B1
 
 

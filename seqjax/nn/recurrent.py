@@ -448,17 +448,18 @@ def _generic_forward(cell, x, mask, weights, carry, emit, projection, unroll, sa
     def body(c, xs_t):
         x_t, m_B = xs_t
         gx = x_t if projection == "hoisted" else mm(x_t, w_ih_T) + b_x
-        if cell.recurrent == "matrix":
-            gh = mm(c[0], w_hh_T) + b_h
+        if cell.recurrent == "matrix":  # mixed precision: the product in the weights' dtype
+            gh = mm(c[0].astype(w_hh.dtype), w_hh_T) + b_h
         else:
             gh = jnp.tile(c[0], (1,) * (c[0].ndim - 1) + (cell.gates,)) * w_hh_T + b_h
-        new = tuple(combine(c, gx, gh, *extra))
+        # ... and the cell's update in the carry's (float32: the LSTM's c sums over every step)
+        new = tuple(combine(c, gx.astype(c[0].dtype), gh.astype(c[0].dtype), *extra))
         if m_B is not None:
             m_B1 = m_B[..., None]
             new = tuple(jnp.where(m_B1, n_, o_) for n_, o_ in zip(new, c))
-            y = jnp.where(m_B1, new[0], 0.0) if emit else None
+            y = jnp.where(m_B1, new[0], 0.0).astype(x.dtype) if emit else None
         else:
-            y = new[0] if emit else None
+            y = new[0].astype(x.dtype) if emit else None
         return new, (y, (c, gx, gh) if save else None)
 
     carry, (out, res) = jax.lax.scan(body, tuple(carry), (xs, mask), unroll=unroll)
@@ -585,7 +586,10 @@ class RNN(nn.Module):
       "indrnn", or one registered with :func:`seqjax.nn.cells.register_cell`). num_layers: stack depth.
       bidirectional: run a reverse direction too; layer outputs concatenate ``[fwd, bwd]``.
       dropout: rate applied to each layer's output except the last (as PyTorch), when training.
-      unroll: ``lax.scan`` unroll factor. dtype: compute dtype (params stay float32).
+      unroll: ``lax.scan`` unroll factor. dtype: compute dtype of the matmuls and the layer outputs
+        (params stay float32); with ``bfloat16`` the carries (the LSTM's ``c``) and the cell's
+        update stay float32, and the backward pass is JAX's autodiff (which keeps each product's
+        dtype), whatever ``backward`` says: mixed precision.
       backward: ``"hoisted"`` (the custom backward pass), ``"generic"`` or ``"autodiff"``; projection: ``None``
       (by shape), ``"fused"``, ``"separate"`` or ``"hoisted"``; see :func:`scan_cell`.
       fuse_directions: with ``bidirectional``, True runs both directions of a layer in one loop
@@ -631,28 +635,31 @@ class RNN(nn.Module):
         # no lengths: every step is real, and the scan skips the masking work
         mask_TB = None if lengths is None else sequence_mask(lengths, T).T
         # the layer's input, time-major: the embedded tokens, then each layer's outputs
-        h_TBF = jnp.swapaxes(x_BTF, 0, 1).astype(self.dtype)
+        h_TBF = jnp.swapaxes(x_BTF, 0, 1)
         finals = []
         D = 2 if self.bidirectional else 1
+        mixed = jnp.dtype(self.dtype) != jnp.float32
+        backward = "autodiff" if mixed else self.backward  # the custom passes are float32 throughout
         for layer in range(self.num_layers):
             emit = outputs or layer < self.num_layers - 1
             ids = range(layer * D, (layer + 1) * D)
+            h_TBF = h_TBF.astype(self.dtype)
             weights = [tuple(p.astype(self.dtype) for p in self._params(self.directions()[i], h_TBF.shape[-1]))
                        for i in ids]
-            carries = [tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, self.dtype)
+            carries = [tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, jnp.float32)
                        for i in ids]
             if D == 2 and self.fuse_directions:
                 stacked = [jnp.stack(w) for w in zip(*weights)]
                 outs_TBH, carry = scan_bidirectional(
                     self.cell, h_TBF, mask_TB, *stacked[:4], tuple(jnp.stack(c) for c in zip(*carries)), self.unroll,
-                    emit, self.projection, self.backward, extra=tuple(stacked[4:]))
+                    emit, self.projection, backward, extra=tuple(stacked[4:]))
                 finals += [tuple(c[d] for c in carry) for d in range(D)]
             else:
                 outs_TBH = []
                 for d in range(D):
                     inp_TBF = _reverse(h_TBF, lengths) if d else h_TBF
                     out_TBH, carry = scan_cell(self.cell, inp_TBF, mask_TB, *weights[d][:4], carries[d], self.unroll,
-                                               emit, self.projection, self.backward, extra=weights[d][4:])
+                                               emit, self.projection, backward, extra=weights[d][4:])
                     outs_TBH.append(_reverse(out_TBH, lengths) if (d and emit) else out_TBH)
                     finals.append(carry)
             if not emit:

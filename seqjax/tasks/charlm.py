@@ -22,6 +22,7 @@ import numpy as np
 from seqjax import SeqjaxError, configs, markov
 from seqjax.data import batching, text as textdata
 from seqjax.nn.charlm import CharLM, lm_loss, sample, sample_window
+from seqjax.train import precision
 from seqjax.tasks.common import library_call, seed_results
 from seqjax.tasks.experiment import data_fingerprint, load_run, run_experiment, write_new_run
 from seqjax.train import loop, parallel, seeds
@@ -52,9 +53,10 @@ def seed_configs(cfg) -> list:
     return [dataclasses.replace(cfg, seed=s, seeds="") for s in seed_list(cfg)]
 
 
-def build_model(cfg: configs.CharLMConfig, vocab_size: int) -> CharLM:
-    """The char-LM ``cfg`` describes over ``vocab_size`` chars."""
-    return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, cfg.unroll)
+def build_model(cfg: configs.CharLMConfig, vocab_size: int, dtype=jnp.float32) -> CharLM:
+    """The char-LM ``cfg`` describes over ``vocab_size`` chars, computing in ``dtype`` (the
+    training step's, :func:`seqjax.train.precision.compute_dtype`; float32 for everything else)."""
+    return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, cfg.unroll, dtype=dtype)
 
 
 def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
@@ -234,7 +236,9 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
         return out
 
     return run_experiment(
-        cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data, lm_loss(model, cfg.objective),
+        cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data,
+        precision.train_in(lm_loss(build_model(cfg, len(corpus.vocab), precision.compute_dtype(cfg.precision)),
+                                   cfg.objective), lm_loss(model, cfg.objective)),
         started=started, command=command or library_call("seqjax.tasks.charlm.run", cfg),
         meta={"vocab": corpus.vocab.chars}, data=fingerprint(cfg, corpus), valid_fn=valid_fn, callbacks=callbacks,
         desc="charlm", finish=finish, curves=lambda k: k in ("train_loss", "heldout_loss", "heldout_bpc"),

@@ -27,6 +27,7 @@ from seqjax.data import download, glove, imdb, labelled, tokenize
 from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import Classifier, TextClassifier, classification_loss
+from seqjax.train import precision
 from seqjax.tasks.common import library_call, write_results
 from seqjax.tasks.experiment import data_fingerprint, load_run, run_experiment, write_new_run
 from seqjax.tasks.common import seed_results
@@ -55,12 +56,13 @@ def class_names(cfg) -> list[str]:
     return labelled.load(cfg.train_file, "", fmt=cfg.data_format)[1] if cfg.train_file else list(IMDB_CLASSES)
 
 
-def build_model(cfg, vocab_size: int, arch: dict | None = None, classes: int = 2) -> Classifier:
-    """The classifier of ``cfg.model`` with ``cfg``'s sizes and ``classes`` outputs. ``arch``:
-    further :func:`~seqjax.nn.classifiers.TextClassifier` arguments a run's meta may carry (an
-    imported CNN's ``filters`` and ``n_filters``)."""
+def build_model(cfg, vocab_size: int, arch: dict | None = None, classes: int = 2, dtype=jnp.float32) -> Classifier:
+    """The classifier of ``cfg.model`` with ``cfg``'s sizes and ``classes`` outputs, computing in
+    ``dtype`` (the training step's, :func:`seqjax.train.precision.compute_dtype`; float32 for
+    everything else). ``arch``: further :func:`~seqjax.nn.classifiers.TextClassifier` arguments a
+    run's meta may carry (an imported CNN's ``filters`` and ``n_filters``)."""
     return TextClassifier(vocab_size, cfg.embed, cfg.model, cfg.cell, cfg.hidden, cfg.layers, cfg.dropout,
-                          classes=classes, **(arch or {}))
+                          classes=classes, dtype=dtype, **(arch or {}))
 
 
 def confusion(model, params, data, classes: int) -> list[list[int]]:
@@ -210,6 +212,8 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     names = class_names(cfg)
     model = build_model(cfg, len(vocab), classes=len(names))
     loss = classification_loss(model)
+    train_loss = precision.train_in(classification_loss(build_model(
+        cfg, len(vocab), classes=len(names), dtype=precision.compute_dtype(cfg.precision))), loss)
     best = KeepBest("valid_loss", Path(cfg.out) / "best_params.msgpack")
     if several:
         print(f"seeds {', '.join(map(str, several))} at once (data seed {configs.data_seed(cfg)}): "
@@ -243,7 +247,7 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
 
     return run_experiment(
         cfg, "imdb", init_state(cfg, model, vocab, wv, total_steps=cfg.epochs * len(sets["train"])), sets["train"],
-        loss, started=started,
+        train_loss, started=started,
         command=command or library_call("seqjax.tasks.imdb.run", cfg), meta={"vocab": vocab.itos, "classes": names},
         data=fingerprint(sets, cfg),
         valid=sets["valid"], callbacks=[best], desc=f"imdb-{cfg.model}", finish=finish,
