@@ -41,6 +41,8 @@ class _Parser(argparse.ArgumentParser):
             names = [c for c in (quoted if listed.startswith("'") else listed.split(", ")) if c]
             value = value if value.startswith(("'", '"')) else repr(value)
             message = f"{flag} {value}: choose one of {', '.join(names)}"
+            if flag == "--model":  # as ImdbConfig says it
+                message += " (an encoder of one's own: register it in a module and load that with --plugin MODULE)"
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
@@ -77,7 +79,7 @@ def _add_config(parser: argparse.ArgumentParser, cls, title: str | None = None) 
                                choices=options)
 
 
-GLOBAL_FLAGS = {"--plugin": 1, "--cpu-devices": 1, "--coordinator": 1, "--num-processes": 1, "--process-id": 1,
+GLOBAL_FLAGS = {"--plugin": 1, "--deterministic": 0, "--no-deterministic": 0, "--cpu-devices": 1, "--coordinator": 1, "--num-processes": 1, "--process-id": 1,
                 "--distributed": 0, "--heartbeat-timeout": 1}  # flag -> values it takes
 
 
@@ -289,8 +291,8 @@ def load_plugins(names: list[str]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from seqjax import __version__
 
-    p = _Parser(
-        prog="seqjax", description="Sequence models in JAX: the COMP6248 lab 7 parts (Markov chains, a char-LSTM, "
+    p = _Parser(  # no abbreviated global flags: "--n" is embeddings' --n, not --num-processes or --no-deterministic
+        allow_abbrev=False, prog="seqjax", description="Sequence models in JAX: the COMP6248 lab 7 parts (Markov chains, a char-LSTM, "
         "word vectors, IMDB classifiers, word2vec). `seqjax PART --help` lists a part's flags.",
         epilog="Global flags may also follow the part: seqjax markov --cpu-devices 2.")
     p.add_argument("--version", action="version", version=f"seqjax {__version__}")
@@ -298,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import this module (a dotted name, or a .py file) first: the cells and encoders it "
                         "registers become --cell and --model values; repeatable; also $SEQJAX_PLUGINS "
                         "(comma-separated). Give it again to predict, evaluate or sample from such a run")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                   help="bitwise repeatable runs: on a GPU, XLA's deterministic kernels (scatter-adds of the "
+                        "embedding and convolution gradients included; somewhat slower); CPUs and TPUs are "
+                        "deterministic anyway (default: on)")
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="on a machine without accelerators, split the CPU into N devices (data parallel, or "
                         "seeds laid on them); default: $SEQJAX_CPU_DEVICES, else one per core for the "
@@ -468,9 +474,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    from seqjax.runtime import tune_allocator
-
-    tune_allocator()  # before any program runs: see seqjax/runtime.py
     argv = sys.argv[1:] if argv is None else list(argv)
     command = "seqjax " + shlex.join(argv)  # recorded in results JSONs
     try:
@@ -493,10 +496,17 @@ def _main(argv: list[str] | None = None) -> int:
         return 2
     joined = False
     try:
+        from seqjax import backend
+
+        backend.deterministic(args.deterministic)  # before JAX starts its backends, as the device count
         cpu_devices(args.cpu_devices, args.part, getattr(args, "verb", ""), getattr(args, "model", "") or "",
                     configs.seed_count(getattr(args, "seeds", "")))
         joined = distributed(args)
-        if args.part != "markov":
+        if args.part != "markov":  # the Markov chain is numpy alone
+            from seqjax.runtime import tune_allocator
+
+            if backend.on_cpu():
+                tune_allocator()  # before any program runs: see seqjax/runtime.py
             compilation_cache()
         dispatch(args, command)
     except SeqjaxError as err:

@@ -131,8 +131,9 @@ class CharLMConfig:
     resume: bool = False
     ckpt_every: int = 0
     minutes: float = 0.0  # stop after this much training time (equal-time comparisons); 0 = none
-    unroll: int = 1
+    unroll: int = 0  # 0 = the backend's default (seqjax/backend.py: 1 on a CPU, 8 on a GPU or TPU)
     precision: str = "float32"  # float32 | bfloat16 (training's matmuls; params, state, loss, evaluation float32)
+    recurrence: str = "auto"  # auto | scan | cudnn (auto: cuDNN's LSTM on a CUDA GPU where it fits)
     eval_batch_size: int = 1024
     tensorboard: bool = False  # also write TensorBoard scalars to OUT/tensorboard (pip install 'seqjax[tensorboard]')
     results: str = ""  # write a results JSON here
@@ -200,6 +201,8 @@ class ImdbConfig:
     resume: bool = False
     ckpt_every: int = 0  # also checkpoint every N training steps (a resume continues mid-epoch); 0 = epoch ends only
     precision: str = "float32"  # float32 | bfloat16 (training's matmuls; params, state, loss, evaluation float32)
+    unroll: int = 0  # 0 = the backend's default (seqjax/backend.py: 1 on a CPU, 8 on a GPU or TPU)
+    recurrence: str = "auto"  # auto | scan | cudnn (auto: cuDNN's LSTM on a CUDA GPU where it fits)
     tensorboard: bool = False  # also write TensorBoard scalars to OUT/tensorboard (pip install 'seqjax[tensorboard]')
     results: str = ""
 
@@ -511,8 +514,8 @@ RULES = {  # field -> (check, what is allowed)
     "markov_orders": (_ints, "comma-separated whole numbers >= 0, e.g. 1,3"),
     "ckpt_every": (_nonneg, "a step count >= 0 (0 = at epoch ends only)"),
     "minutes": (lambda v: math.isfinite(v) and v >= 0, "minutes >= 0 (0 = no limit)"),
-    "precision": (_choice(*PRECISIONS), None),
-    "unroll": (_positive, "a whole number >= 1"), "eval_batch_size": (_positive, "a whole number >= 1"),
+    "precision": (_choice(*PRECISIONS), None), "recurrence": (_choice("auto", "scan", "cudnn"), None),
+    "unroll": (_nonneg, "a whole number >= 0 (0 = the backend's default)"), "eval_batch_size": (_positive, "a whole number >= 1"),
     "source": (_choice("auto", "archive", "tfds"), None), "data_format": (_choice("", "tsv", "jsonl"), None), "tokenizer": (_choice("regex", "spacy"), None),
     "max_vocab": (_positive, "a whole number >= 1"), "max_len": (_nonneg, "a whole number >= 0 (0 = whole reviews)"),
     "train_limit": (_nonneg, "a whole number >= 0 (0 = all)"), "eval_limit": (_nonneg, "a whole number >= 0 (0 = all)"),
@@ -611,6 +614,8 @@ HELP = {
     "ckpt_every": "also checkpoint every N training steps (0 = at epoch ends only)",
     "minutes": "stop after this much training time, for equal-time comparisons (0 = no limit)",
     "unroll": "time steps per scan iteration (lax.scan's unroll)",
+    "recurrence": "how recurrent layers run: auto (cuDNN's LSTM on a CUDA GPU for float32 LSTM layers without "
+                  "dropout between them, else the scan), scan, or cudnn",
     "precision": "the training step's compute dtype: bfloat16 matmuls and activations with float32 params, "
                  "optimizer state, LSTM cell state, loss and sums (mixed precision); evaluation stays float32",
     "eval_batch_size": "examples per held-out evaluation step", "results": "also write a results JSON (and PNG) here",

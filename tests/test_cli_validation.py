@@ -55,8 +55,9 @@ def test_every_bad_value_is_refused_up_front(cls, f, capsys, tmp_path):
     assert code == 2, err
     part = PARTS[cls][0]
     if _closed(cls, f.name):
-        assert err == (f"seqjax {part}: error: {flag} {bad!r}: choose one of {', '.join(_closed(cls, f.name))}; "
-                       f"see `seqjax {part} --help`\n"), err
+        hint = " (an encoder of one's own: register it in a module and load that with --plugin MODULE)"
+        assert err == (f"seqjax {part}: error: {flag} {bad!r}: choose one of {', '.join(_closed(cls, f.name))}"
+                       f"{hint if f.name == 'model' else ''}; see `seqjax {part} --help`\n"), err
     else:
         assert err.count("\n") == 1 and err.startswith(f"seqjax: error: {flag} "), err
     assert "Traceback" not in err and not (tmp_path / "never").exists()

@@ -43,7 +43,8 @@ from seqjax.nn.recurrent import RNN
 
 class CharLM(nn.Module):
     """Attributes: vocab, embed, hidden, layers, cell, dropout, unroll, dtype, backward (the
-    recurrence's backward pass, see :func:`seqjax.nn.recurrent.scan_cell`).
+    recurrence's backward pass, see :func:`seqjax.nn.recurrent.scan_cell`), recurrence
+    (:class:`seqjax.nn.recurrent.RNN`'s).
 
     Call: ``(ids int32[B, T], initial=None, train=False, last_only=True)`` ->
     ``(logits float32[B, V] if last_only else float32[B, T, V], finals)``; ``finals`` a list
@@ -59,11 +60,12 @@ class CharLM(nn.Module):
     unroll: int = 1
     dtype: Any = jnp.float32
     backward: str = "hoisted"
+    recurrence: str = "auto"  # seqjax.nn.recurrent.RNN's: cuDNN's LSTM on a CUDA GPU
 
     def setup(self):
         self.emb = nn.Embed(self.vocab, self.embed, embedding_init=nn.initializers.normal(1.0))
         self.rnn = RNN(self.hidden, self.cell, self.layers, dropout=self.dropout,
-                       unroll=self.unroll, dtype=self.dtype, backward=self.backward)
+                       unroll=self.unroll, dtype=self.dtype, backward=self.backward, recurrence=self.recurrence)
         bound = 1.0 / self.hidden**0.5  # PyTorch nn.Linear init
         uni = lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
         self.lin = nn.Dense(self.vocab, kernel_init=uni, bias_init=uni, dtype=self.dtype)

@@ -93,10 +93,11 @@ class RecurrentEncoder(nn.Module):
     cell: str = "lstm"  # a name in seqjax.nn.cells.CELLS
     unroll: int = 1
     dtype: Any = jnp.float32
+    recurrence: str = "auto"  # seqjax.nn.recurrent.RNN's
 
     @nn.compact
     def __call__(self, x_BTE, lengths_B, train: bool = False):
-        _, finals = RNN(self.hidden, self.cell, 1, unroll=self.unroll, dtype=self.dtype,
+        _, finals = RNN(self.hidden, self.cell, 1, unroll=self.unroll, dtype=self.dtype, recurrence=self.recurrence,
                         name="rnn")(x_BTE, lengths_B, outputs=False)
         return finals[-1][0]
 
@@ -115,12 +116,13 @@ class BiRecurrentEncoder(nn.Module):
     dropout: float = 0.0
     unroll: int = 1
     dtype: Any = jnp.float32
+    recurrence: str = "auto"  # seqjax.nn.recurrent.RNN's
 
     @nn.compact
     def __call__(self, x_BTE, lengths_B, train: bool = False):
         x_BTE = _dropout(self.dropout, train)(x_BTE)
         _, finals = RNN(self.hidden, self.cell, self.layers, bidirectional=True, dropout=self.dropout,
-                        unroll=self.unroll, dtype=self.dtype, name="rnn")(x_BTE, lengths_B, train=train,
+                        unroll=self.unroll, dtype=self.dtype, recurrence=self.recurrence, name="rnn")(x_BTE, lengths_B, train=train,
                                                                           outputs=False)
         return _dropout(self.dropout, train)(jnp.concatenate([finals[-2][0], finals[-1][0]], axis=-1))
 
@@ -201,17 +203,18 @@ class Classifier(nn.Module):
 
 
 register_encoder(EncoderDef(
-    "rnn", lambda *, hidden, cell="rnn", unroll=1, dtype=jnp.float32: RecurrentEncoder(
-        hidden=hidden, cell=cell, unroll=unroll, dtype=dtype),
-    ("hidden", "cell", "unroll"), "the final state of a 1-layer recurrence (the lab's plain RNN)"))
+    "rnn", lambda *, hidden, cell="rnn", unroll=1, recurrence="auto", dtype=jnp.float32: RecurrentEncoder(
+        hidden=hidden, cell=cell, unroll=unroll, recurrence=recurrence, dtype=dtype),
+    ("hidden", "cell", "unroll", "recurrence"), "the final state of a 1-layer recurrence (the lab's plain RNN)"))
 register_encoder(EncoderDef(
-    "lstm", lambda *, hidden, cell="lstm", unroll=1, dtype=jnp.float32: RecurrentEncoder(
-        hidden=hidden, cell=cell, unroll=unroll, dtype=dtype),
-    ("hidden", "cell", "unroll"), "the final state of a 1-layer LSTM"))
+    "lstm", lambda *, hidden, cell="lstm", unroll=1, recurrence="auto", dtype=jnp.float32: RecurrentEncoder(
+        hidden=hidden, cell=cell, unroll=unroll, recurrence=recurrence, dtype=dtype),
+    ("hidden", "cell", "unroll", "recurrence"), "the final state of a 1-layer LSTM"))
 register_encoder(EncoderDef(
-    "bilstm", lambda *, hidden, layers=2, cell="lstm", dropout=0.0, unroll=1, dtype=jnp.float32: BiRecurrentEncoder(
-        hidden=hidden, layers=layers, cell=cell, dropout=dropout, unroll=unroll, dtype=dtype),
-    ("hidden", "layers", "cell", "dropout", "unroll"), "both final states of a stacked bidirectional LSTM"))
+    "bilstm", lambda *, hidden, layers=2, cell="lstm", dropout=0.0, unroll=1, recurrence="auto",
+    dtype=jnp.float32: BiRecurrentEncoder(hidden=hidden, layers=layers, cell=cell, dropout=dropout, unroll=unroll,
+                                          recurrence=recurrence, dtype=dtype),
+    ("hidden", "layers", "cell", "dropout", "unroll", "recurrence"), "both final states of a stacked bidirectional LSTM"))
 register_encoder(EncoderDef("fasttext", lambda *, dtype=jnp.float32: MeanEncoder(), (),
                             "the mean of the token and bigram vectors (FastText)"))
 register_encoder(EncoderDef(
@@ -223,17 +226,18 @@ register_encoder(EncoderDef(
 def TextClassifier(vocab: int, embed: int = 50, encoder: str = "lstm", cell: str = "lstm",  # noqa: N802
                    hidden: int = 100, layers: int = 1, dropout: float = 0.0,
                    filters: Sequence[int] = (3, 4, 5), n_filters: int = 100, unroll: int = 1,
-                   dtype: Any = jnp.float32, classes: int = 2, **extra) -> Classifier:
+                   dtype: Any = jnp.float32, classes: int = 2, recurrence: str = "auto", **extra) -> Classifier:
     """The classifier of the encoder named ``encoder`` (:data:`ENCODERS`), as a :class:`Classifier`
     with ``classes`` outputs.
 
     The encoder is built from the keywords it declares (:attr:`EncoderDef.fields`) out of
-    ``cell``, ``hidden``, ``layers``, ``dropout``, ``filters``, ``n_filters``, ``unroll`` and
-    ``extra`` (a registered encoder's own hyperparameters); the others are ignored.
+    ``cell``, ``hidden``, ``layers``, ``dropout``, ``filters``, ``n_filters``, ``unroll``,
+    ``recurrence`` (:class:`seqjax.nn.recurrent.RNN`'s) and ``extra`` (a registered encoder's own
+    hyperparameters); the others are ignored.
     """
     spec = get_encoder(encoder)
     given = dict(cell=cell, hidden=hidden, layers=layers, dropout=dropout, filters=tuple(filters),
-                 n_filters=n_filters, unroll=unroll, **extra)
+                 n_filters=n_filters, unroll=unroll, recurrence=recurrence, **extra)
     enc = spec.build(**{k: given[k] for k in spec.fields if k in given}, dtype=dtype)
     return Classifier(vocab, embed, enc, dtype, classes)
 

@@ -78,6 +78,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seqjax import backend
 from seqjax.nn.cells import Carry, cell_apply, cell_params, get_cell, zero_carry
 
 # cells with a hand-fused loop and backward pass here (``_forward``, ``_recurrence_bwd``); every
@@ -211,10 +212,11 @@ def cell_hidden(cell, w_hh: jnp.ndarray) -> int:
 
 
 def default_projection(kind: str, features: int, hidden: int) -> str:
-    """The input projection :func:`scan_cell` uses for an input of width ``features``: the
-    fastest one at the lab's shapes in ``benchmarks/recurrence.py``
-    (results/benchmarks/recurrence.json)."""
-    return "fused" if 8 * features <= hidden and kind in ("rnn", "lstm") else "separate"
+    """The input projection :func:`scan_cell` uses for an input of width ``features``: on a CPU
+    the fastest one at the lab's shapes in ``benchmarks/recurrence.py``
+    (results/benchmarks/recurrence.json), on a GPU or TPU the hoisted one
+    (:func:`seqjax.backend.projection`)."""
+    return backend.projection(kind, features, hidden)
 
 
 def _split_directions(w_DKG: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
@@ -593,9 +595,14 @@ class RNN(nn.Module):
       backward: ``"hoisted"`` (the custom backward pass), ``"generic"`` or ``"autodiff"``; projection: ``None``
       (by shape), ``"fused"``, ``"separate"`` or ``"hoisted"``; see :func:`scan_cell`.
       fuse_directions: with ``bidirectional``, True runs both directions of a layer in one loop
-      (:func:`scan_bidirectional`); False (default: faster on XLA:CPU, see the module docstring)
-      runs two :func:`scan_cell` loops, the reverse one on the input reversed within each
-      length. Same parameters, same results.
+      (:func:`scan_bidirectional`); False runs two :func:`scan_cell` loops, the reverse one on the
+      input reversed within each length; None (default): the backend's choice
+      (:func:`seqjax.backend.fuse_directions`: two loops on a CPU, where they measured faster).
+      Same parameters, same results.
+      recurrence: ``"auto"`` (cuDNN's LSTM on a CUDA GPU where it fits, else the scan:
+      :func:`seqjax.backend.recurrence`), ``"scan"``, ``"cudnn"``, or ``"reference"``
+      (``jax.experimental.rnn.lstm_ref`` through the same weight mapping: the cuDNN path's
+      stand-in on a CPU, for tests; :mod:`seqjax.nn.cudnn`).
 
     Call: ``(x float32[B, T, F], lengths int32[B] | None, initial=None, train=False,
     outputs=True)`` -> ``(outputs float32[B, T, 2H if bidirectional else H], finals)``, where
@@ -615,7 +622,8 @@ class RNN(nn.Module):
     dtype: Any = jnp.float32
     backward: str = "hoisted"
     projection: str | None = None
-    fuse_directions: bool = False
+    fuse_directions: bool | None = None
+    recurrence: str = "auto"
 
     def _params(self, suffix: str, in_features: int):
         """The four parameters of direction ``suffix`` (``weight_ih_{suffix}``, ...; see
@@ -640,6 +648,23 @@ class RNN(nn.Module):
         D = 2 if self.bidirectional else 1
         mixed = jnp.dtype(self.dtype) != jnp.float32
         backward = "autodiff" if mixed else self.backward  # the custom passes are float32 throughout
+        between = self.dropout > 0 and train and self.num_layers > 1
+        how = (self.recurrence if self.recurrence == "reference"
+               else backend.recurrence(self.recurrence, self.cell, self.dtype, between))
+        if how != "scan":  # cuDNN (or its reference): the whole stack in one call
+            from seqjax.nn import cudnn  # it builds on this module
+
+            params = {}
+            for layer in range(self.num_layers):
+                width = x_BTF.shape[-1] if layer == 0 else D * self.hidden
+                for i in range(layer * D, (layer + 1) * D):
+                    names = get_cell(self.cell).param_names()
+                    params.update({f"{n}_{self.directions()[i]}": w
+                                   for n, w in zip(names, self._params(self.directions()[i], width))})
+            out_BTH, finals = cudnn.lstm(params, x_BTF.astype(jnp.float32), lengths, self.hidden, self.num_layers,
+                                         self.bidirectional, initial, reference=how == "reference")
+            return (out_BTH if outputs else None), finals
+        fuse = backend.fuse_directions(self.fuse_directions)
         for layer in range(self.num_layers):
             emit = outputs or layer < self.num_layers - 1
             ids = range(layer * D, (layer + 1) * D)
@@ -648,7 +673,7 @@ class RNN(nn.Module):
                        for i in ids]
             carries = [tuple(initial[i]) if initial is not None else zero_carry(self.cell, B, self.hidden, jnp.float32)
                        for i in ids]
-            if D == 2 and self.fuse_directions:
+            if D == 2 and fuse:
                 stacked = [jnp.stack(w) for w in zip(*weights)]
                 outs_TBH, carry = scan_bidirectional(
                     self.cell, h_TBF, mask_TB, *stacked[:4], tuple(jnp.stack(c) for c in zip(*carries)), self.unroll,

@@ -22,6 +22,7 @@ import numpy as np
 from seqjax import SeqjaxError, configs, markov
 from seqjax.data import batching, text as textdata
 from seqjax.nn.charlm import CharLM, lm_loss, sample, sample_window
+from seqjax import backend
 from seqjax.train import precision
 from seqjax.tasks.common import library_call, seed_results
 from seqjax.tasks.experiment import data_fingerprint, load_run, run_experiment, write_new_run
@@ -56,7 +57,8 @@ def seed_configs(cfg) -> list:
 def build_model(cfg: configs.CharLMConfig, vocab_size: int, dtype=jnp.float32) -> CharLM:
     """The char-LM ``cfg`` describes over ``vocab_size`` chars, computing in ``dtype`` (the
     training step's, :func:`seqjax.train.precision.compute_dtype`; float32 for everything else)."""
-    return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, cfg.unroll, dtype=dtype)
+    return CharLM(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout, backend.unroll(cfg.unroll),
+                  dtype=dtype, recurrence=backend.checked_recurrence(cfg, dtype))
 
 
 def init_state(cfg, model: CharLM, total_steps: int) -> TrainState:
@@ -192,6 +194,7 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
     """
     started = time.time()
     _check(cfg)
+    backend.checked_recurrence(cfg, precision.compute_dtype(cfg.precision))  # before the text is read
     corpus = load_corpus(cfg)
     data = train_data(cfg, corpus)
     held = heldout_data(corpus, cfg)

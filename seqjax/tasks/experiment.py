@@ -41,7 +41,8 @@ from seqjax.train.checkpoint import Checkpointer, has_checkpoint, unfinished
 # the same data from and writes to, how it samples and reports. Any other field would change the
 # model, the data or the optimizer state under the saved arrays.
 MAY_CHANGE = ("epochs", "minutes", "ckpt_every", "out", "results", "resume", "data_dir", "source",
-              "eval_batch_size", "sample_length", "temperatures", "markov_orders", "tensorboard")
+              "eval_batch_size", "sample_length", "temperatures", "markov_orders", "tensorboard",
+              "unroll", "recurrence")  # the last two: the same maths, other kernels (another GPU, say)
 
 
 def run_experiment(cfg, kind: str, state, train, loss_fn: Callable, *, started: float, command: str,

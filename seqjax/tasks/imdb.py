@@ -27,6 +27,7 @@ from seqjax.data import download, glove, imdb, labelled, tokenize
 from seqjax.data.batching import BucketedBatches, default_boundaries, pad_batch
 from seqjax.data.vocab import Vocab
 from seqjax.nn.classifiers import Classifier, TextClassifier, classification_loss
+from seqjax import backend
 from seqjax.train import precision
 from seqjax.tasks.common import library_call, write_results
 from seqjax.tasks.experiment import data_fingerprint, load_run, run_experiment, write_new_run
@@ -62,7 +63,8 @@ def build_model(cfg, vocab_size: int, arch: dict | None = None, classes: int = 2
     everything else). ``arch``: further :func:`~seqjax.nn.classifiers.TextClassifier` arguments a
     run's meta may carry (an imported CNN's ``filters`` and ``n_filters``)."""
     return TextClassifier(vocab_size, cfg.embed, cfg.model, cfg.cell, cfg.hidden, cfg.layers, cfg.dropout,
-                          classes=classes, dtype=dtype, **(arch or {}))
+                          classes=classes, dtype=dtype, unroll=backend.unroll(getattr(cfg, "unroll", 0)),
+                          recurrence=backend.checked_recurrence(cfg, dtype), **(arch or {}))
 
 
 def confusion(model, params, data, classes: int) -> list[list[int]]:
@@ -202,6 +204,7 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     ``command`` (default: this call, written as Python).
     """
     started = time.time()
+    backend.checked_recurrence(cfg, precision.compute_dtype(cfg.precision))  # before the data is read
     several = seed_list(cfg) if cfg.seeds else []
     mesh = parallel.make_mesh(seeds=len(several))
     if cfg.batch_size % parallel.data_size(mesh):

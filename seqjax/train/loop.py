@@ -47,7 +47,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from seqjax import SeqjaxError
+from seqjax import SeqjaxError, backend
 from seqjax.train import parallel
 from seqjax.train.callbacks import Callback, Checkpoint, Log, TimeBudget
 from seqjax.train.state import step_of
@@ -219,7 +219,7 @@ class _Pace:
     """
 
     def __init__(self):
-        self.on, self.last = jax.device_count() > 1, None
+        self.on, self.last = backend.paces_host(), None  # XLA:CPU's pool; a GPU queues programs itself
 
     def __call__(self, out):
         if self.on:
