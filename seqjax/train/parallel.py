@@ -202,14 +202,81 @@ def shard_batch(batch: dict, mesh: Mesh, global_size: int | None = None, seeds: 
     return out
 
 
-def feed(data, mesh: Mesh, epoch: int = 0, start: int = 0):
-    """Global sharded batches of ``data`` (``batches(epoch, start)``), from batch ``start`` on.
+def prefetch_depth() -> int:
+    """Batches :func:`feed` prepares ahead: ``$SEQJAX_PREFETCH``, else 2 (0: none, on the main
+    thread, as before the prefetcher: for measuring it)."""
+    import os
+
+    try:
+        return max(0, int(os.environ.get("SEQJAX_PREFETCH", "2")))
+    except ValueError:
+        raise SeqjaxError(f"SEQJAX_PREFETCH={os.environ['SEQJAX_PREFETCH']!r}: give a whole number "
+                          f"(batches prepared ahead; 0 = none)") from None
+
+
+def ahead(items, depth: int):
+    """The items of iterator ``items``, produced by a background thread up to ``depth`` ahead
+    of the consumer (``depth`` 0: in the caller's thread). An exception in the producer is
+    raised in the consumer, where the item it failed on would have come; a consumer that stops
+    early (a break, an error, an interrupt) stops the producer at its next item."""
+    if depth <= 0:
+        yield from items
+        return
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, which raises it
+            put((done, err))
+
+    worker = threading.Thread(target=produce, name="seqjax-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def feed(data, mesh: Mesh, epoch: int = 0, start: int = 0, depth: int | None = None):
+    """Global sharded batches of ``data`` (``batches(epoch, start)``), from batch ``start`` on,
+    prepared (padded, put on the devices) by a background thread ``depth`` batches ahead of
+    the step (default :func:`prefetch_depth`; see :func:`ahead`), so that the devices need not
+    wait for the host between steps.
 
     With several processes, a dataset whose ``batches`` takes ``rows=`` (every
     :mod:`seqjax.data.batching` class) prepares only this process's rows of each batch; any
     other dataset yields whole global batches, of which each process keeps its rows. A dataset
     with a ``seeds`` attribute (:class:`seqjax.train.seeds.SeedBatches`) yields one batch per seed.
     """
+    return ahead(_feed(data, mesh, epoch, start), prefetch_depth() if depth is None else depth)
+
+
+def _feed(data, mesh: Mesh, epoch: int, start: int):
     seeds = bool(getattr(data, "seeds", None))
     if jax.process_count() > 1 and "rows" in inspect.signature(data.batches).parameters:
         rows = process_rows(mesh, data.batch_size)
