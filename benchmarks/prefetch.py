@@ -1,0 +1,59 @@
+"""Epoch time with batches prepared ahead on a background thread (the default) and without
+(``SEQJAX_PREFETCH=0``: padded on the main thread when the step asks), through the real
+``seqjax imdb train`` command on the real IMDB data, alternated run by run (ABAB...) so that a
+change in the machine's load falls on both.
+
+``SEQJAX_DATA_DIR=../shared/data python benchmarks/prefetch.py [--models lstm,cnn] [--repeats 2]
+[--train-limit 6000]`` -> results/benchmarks/prefetch.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from common import ROOT, write
+
+
+def one_epoch(model: str, depth: int, train_limit: int, out: str) -> dict:
+    """One ``seqjax imdb train --epochs 1`` run in its own process; its epoch's train time (s) and
+    examples/s, read from the run's results JSON."""
+    results = os.path.join(out, "r.json")
+    cmd = [sys.executable, "-m", "seqjax.cli", "imdb", "train", "--model", model, "--epochs", "1",
+           "--train-limit", str(train_limit), "--eval-limit", "500", "--out", os.path.join(out, "run"),
+           "--results", results]
+    env = {**os.environ, "SEQJAX_PREFETCH": str(depth), "SEQJAX_COMPILE_CACHE": os.path.join(out, "..", "jit")}
+    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    h = json.load(open(results))["history"][0]
+    return {"train_time_s": h["train_time_s"], "samples_per_s": h["train_samples_per_s"]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="lstm,cnn")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--train-limit", type=int, default=6000)
+    args = ap.parse_args()
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models.split(","):
+            one_epoch(model, 2, args.train_limit, os.path.join(tmp, "warm"))  # compiles into the shared cache
+            runs = {0: [], 2: []}
+            for r in range(args.repeats):
+                for depth in (0, 2):
+                    runs[depth].append(one_epoch(model, depth, args.train_limit, os.path.join(tmp, f"{model}{r}{depth}")))
+            med = {d: statistics.median(x["train_time_s"] for x in v) for d, v in runs.items()}
+            rows[model] = {"epoch_s_without_prefetch": round(med[0], 2), "epoch_s_with_prefetch": round(med[2], 2),
+                           "speedup": round(med[0] / med[2], 3), "runs": {str(k): v for k, v in runs.items()}}
+            print(f"{model}: one epoch of {args.train_limit} reviews {med[0]:.2f} s without prefetch, "
+                  f"{med[2]:.2f} s with ({med[0] / med[2]:.2f}x)")
+    write("prefetch", {"train_limit": args.train_limit, "repeats": args.repeats, "models": rows})
+
+
+if __name__ == "__main__":
+    main()
