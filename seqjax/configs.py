@@ -173,6 +173,9 @@ class ImdbConfig:
     bucket_growth: float = 2**0.25  # padded lengths grow by this factor (smaller: less padding, more programs)
     vectors: str | None = dataclasses.field(  # none | 6B.50d | 6B.100d | a GloVe / word2vec text file
         default=None, metadata={"aliases": ("--embeddings",)})
+    # the embedding rows of vocab words the vectors lack: normal (N(0, 1), the tutorial's unk_init=normal_)
+    # | zeros | match (normal with the found vectors' std)
+    oov_init: str = "normal"
     embed: int | None = None
     # a registered cell (rnn | gru | lstm | indrnn | ...; swaps the cell of rnn / lstm / bilstm); "" for fasttext, cnn
     cell: str | None = None
@@ -514,7 +517,7 @@ RULES = {  # field -> (check, what is allowed)
     "markov_orders": (_ints, "comma-separated whole numbers >= 0, e.g. 1,3"),
     "ckpt_every": (_nonneg, "a step count >= 0 (0 = at epoch ends only)"),
     "minutes": (lambda v: math.isfinite(v) and v >= 0, "minutes >= 0 (0 = no limit)"),
-    "precision": (_choice(*PRECISIONS), None), "recurrence": (_choice("auto", "scan", "cudnn"), None),
+    "precision": (_choice(*PRECISIONS), None), "oov_init": (_choice("normal", "zeros", "match"), None), "recurrence": (_choice("auto", "scan", "cudnn"), None),
     "unroll": (_nonneg, "a whole number >= 0 (0 = the backend's default)"), "eval_batch_size": (_positive, "a whole number >= 1"),
     "source": (_choice("auto", "archive", "tfds"), None), "data_format": (_choice("", "tsv", "jsonl"), None), "tokenizer": (_choice("regex", "spacy"), None),
     "max_vocab": (_positive, "a whole number >= 1"), "max_len": (_nonneg, "a whole number >= 0 (0 = whole reviews)"),
@@ -614,6 +617,8 @@ HELP = {
     "ckpt_every": "also checkpoint every N training steps (0 = at epoch ends only)",
     "minutes": "stop after this much training time, for equal-time comparisons (0 = no limit)",
     "unroll": "time steps per scan iteration (lax.scan's unroll)",
+    "oov_init": "embedding rows of words the --vectors lack: normal (std 1, the tutorial's), zeros, or match "
+                "(normal with the found vectors' std)",
     "recurrence": "how recurrent layers run: auto (cuDNN's LSTM on a CUDA GPU for float32 LSTM layers without "
                   "dropout between them, else the scan), scan, or cudnn",
     "precision": "the training step's compute dtype: bfloat16 matmuls and activations with float32 params, "

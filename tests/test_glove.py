@@ -58,3 +58,27 @@ def test_stanford_zip_member_and_offline_txt(tmp_path, monkeypatch):
     assert glove.load("6B.100d", str(tmp_path)).words == ["dog"]  # the offline text file wins
     with pytest.raises(SeqjaxError, match="--vectors '7B.50d'"):
         glove.load("7B.50d")
+
+
+def test_oov_init_reaches_the_model_s_embedding():
+    """--oov-init: the rows of vocab words the vectors lack, in the state a run starts from."""
+    import jax
+
+    from seqjax import configs
+    from seqjax.tasks import imdb
+
+    wv = glove.WordVectors(["good", "bad"], np.array([[0.1, 0.1], [0.2, -0.2]], np.float32))
+    v = Vocab(["<unk>", "<pad>", "bad", "good"] + [f"w{i}" for i in range(400)], [0, 0, 3, 2] + [1] * 400)
+    rows = {}
+    for init in ("normal", "zeros", "match"):
+        cfg = configs.ImdbConfig(model="fasttext", vectors="6B.50d", embed=2, oov_init=init)
+        state = imdb.init_state(cfg, imdb.build_model(cfg, len(v)), v, wv, quiet=True)
+        emb = np.asarray(jax.device_get(state.params["params"]["embedding"]["embedding"]))
+        np.testing.assert_array_equal(emb[2], np.float32([0.2, -0.2]))  # a found word keeps its vector
+        np.testing.assert_array_equal(emb[:2], 0)
+        rows[init] = emb[4:]
+    assert (rows["zeros"] == 0).all()
+    assert 0.8 < rows["normal"].std() < 1.2
+    assert 0.1 < rows["match"].std() < 0.2  # the found rows' std, 0.15
+    with pytest.raises(SeqjaxError, match="--oov-init"):
+        configs.ImdbConfig(oov_init="random")

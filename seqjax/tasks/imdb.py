@@ -102,9 +102,12 @@ def seed_configs(cfg) -> list:
     return [dataclasses.replace(cfg, seed=s, seeds="", data_seed=configs.data_seed(cfg)) for s in seed_list(cfg)]
 
 
+OOV_STD = {"normal": 1.0, "zeros": 0.0, "match": "match"}  # --oov-init -> glove.embedding_matrix's oov_std
+
+
 def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False, total_steps: int = 1) -> TrainState:
     """A fresh state from ``cfg.seed``; the embedding ``float32[V, E]`` from the vectors ``wv``
-    where given (words not found drawn at random), its ``<unk>``/``<pad>`` rows zero; the
+    where given (words not found: ``--oov-init``), its ``<unk>``/``<pad>`` rows zero; the
     optimizer's schedule spans ``total_steps``. With ``cfg.seeds``, each seed's state stacked
     (leaves ``[K, ...]``, :func:`seqjax.train.seeds.stack`)."""
     if cfg.seeds:
@@ -116,7 +119,7 @@ def init_state(cfg, model, vocab: Vocab, wv=None, quiet: bool = False, total_ste
         if wv.dim != cfg.embed:
             raise SeqjaxError(f"--vectors {cfg.vectors}: {wv.dim}-d vectors but the model embeds in "
                               f"{cfg.embed} dimensions; pass --embed {wv.dim}")
-        emb, found = glove.embedding_matrix(vocab, wv, cfg.seed)
+        emb, found = glove.embedding_matrix(vocab, wv, cfg.seed, OOV_STD[getattr(cfg, "oov_init", "normal")])
         params["params"]["embedding"]["embedding"] = jnp.asarray(emb)
         if not quiet:
             print(f"embeddings: {found:,} of {len(vocab) - 2:,} vocab words found in {cfg.vectors}")
