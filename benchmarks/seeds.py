@@ -41,7 +41,6 @@ IMDB_T = {"cnn": 256, "fasttext": 512, "lstm": 256}  # a common padded length of
 
 
 def worker(model: str, k: int, devices: int, within: str, steps: int, rounds: int) -> dict:
-    import dataclasses
 
     import jax
     import numpy as np

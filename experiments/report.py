@@ -215,7 +215,36 @@ def reference_section() -> list[str]:
                        f"{b['valid_loss']:.4f} | {b[metric]:.3f} | {b['train_time_s']:.0f} | "
                        f"{b['train_time_s'] / a['train_time_s']:.2f}× |")
         out.append("")
-    return out
+    return out + pipeline_gap_section()
+
+
+def pipeline_gap_section() -> list[str]:
+    """seqjax's 5-seed IMDB runs against an independent pipeline (experiments/pipeline_gap.py)."""
+    gap = _one("reference/pipeline_gap.json")
+    if not gap:
+        return []
+    out = ["## seqjax against an independent IMDB pipeline", "",
+           "An independent PyTorch implementation of the lab's 7.4 pipeline (its own tokenizer, GloVe 6B-50d, "
+           "**zero** vectors for the words GloVe lacks; per-seed test accuracies from issue #28, seeds 0-2) "
+           "against seqjax's 5-seed runs with the tutorial's N(0, 1) rows for those words (`--oov-init normal`, "
+           "the default) and with zeros (`--oov-init zeros`). Difference of means with its 95 % bootstrap CI "
+           f"and Welch's p (`seqjax.stats.compare`). `{gap['command']}`", "",
+           "| model | --oov-init | seqjax test accuracy | independent | difference [95 % CI] | Welch p | verdict |",
+           "|---|---|---|---|---|---|---|"]
+    for model, row in gap["models"].items():
+        theirs = gap["independent"][model]
+        for key, r in row.items():
+            if not key.startswith("oov_"):
+                continue
+            c = r["vs_independent"]
+            out.append(f"| {model} | {key[4:]} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} ({r['n']} seeds) | "
+                       f"{100 * sum(theirs) / len(theirs):.2f} ({len(theirs)} seeds) | {100 * c['difference']:+.2f} "
+                       f"[{100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}] | {c['p_welch']:.2f} | {c['verdict']} |")
+        if "zeros_vs_normal" in row:
+            c = row["zeros_vs_normal"]
+            out.append(f"| {model} | zeros − normal | | | {100 * c['difference']:+.2f} [{100 * c['ci95'][0]:+.2f}, "
+                       f"{100 * c['ci95'][1]:+.2f}] | {c['p_welch']:.2f} | {c['verdict']} |")
+    return out + [""]
 
 
 def workshop_section() -> list[str]:

@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -53,6 +54,20 @@ def make_imdb_dir(parent: Path, reviews: dict) -> Path:
         t.extractall(parent, filter="data")
     tar.unlink()
     return parent
+
+
+def sentiment_reviews(train: int, test: int, words: tuple[int, int] = (3, 20), seed: int = 0) -> dict:
+    """``{(split, label): [texts]}`` (as :func:`make_imdb_dir` takes) of ``train`` / ``test`` reviews
+    per label: ``words`` (low, high) random words drawn from the label's sentiment words and
+    fillers, so a model that reads the words separates them well above chance."""
+    rng = np.random.default_rng(seed)
+    pos, neg, filler = "good great fine lovely".split(), "bad awful poor dull".split(), "the a film it was".split()
+
+    def review(ws):
+        return " ".join(rng.choice(ws + filler, int(rng.integers(*words))))
+
+    return {(split, label): [review(pos if label == "pos" else neg) for _ in range(n)]
+            for split, n in (("train", train), ("test", test)) for label in ("pos", "neg")}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_imdb_dir
+from conftest import make_imdb_dir, sentiment_reviews
 from flax.traverse_util import flatten_dict
 
 from seqjax import SeqjaxError, configs
@@ -153,12 +153,7 @@ def test_a_cell_registered_here_trains_the_char_lm_and_an_imdb_classifier(tmp_pa
     assert next(v for k, v in trained.items() if k[-1] == "weight_peephole_l0").shape == (3, 16)
     assert len(charlm.sample_from_checkpoint(cfg.out, "the quick", 0.5, 20, 0, "stateful", 0)) == 20
 
-    rng = np.random.default_rng(0)
-    pos, neg, filler = "good great fine lovely".split(), "bad awful poor dull".split(), "the a film it was".split()
-    review = lambda words: " ".join(rng.choice(words + filler, int(rng.integers(3, 20))))  # noqa: E731
-    make_imdb_dir(tmp_path, {
-        ("train", "pos"): [review(pos) for _ in range(40)], ("train", "neg"): [review(neg) for _ in range(40)],
-        ("test", "pos"): [review(pos) for _ in range(20)], ("test", "neg"): [review(neg) for _ in range(20)]})
+    make_imdb_dir(tmp_path, sentiment_reviews(40, 20))
     icfg = configs.ImdbConfig(model="lstm", cell="peephole_lstm", vectors="none", embed=8, hidden=8,
                               data_dir=str(tmp_path), batch_size=16, epochs=4, optimizer="adam", lr=0.02,
                               out=str(tmp_path / "clf"), results=str(tmp_path / "clf.json"))

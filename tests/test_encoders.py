@@ -27,7 +27,7 @@ class MaxEncoder(nn.Module):
         return jnp.where(mask_BT1, h_BTW, -1e9).max(axis=1)
 
 
-register_encoder(EncoderDef("maxpool", lambda *, width=16, dtype=jnp.float32: MaxEncoder(width=width, dtype=dtype),
+register_encoder(EncoderDef("maxdense", lambda *, width=16, dtype=jnp.float32: MaxEncoder(width=width, dtype=dtype),
                             ("width",), "a projection, then the max over time"))
 
 
@@ -46,7 +46,7 @@ def four_classes(n=192, seed=0):
 
 
 @pytest.mark.parametrize("enc,kw", [("lstm", dict(hidden=16)), ("cnn", dict(n_filters=8)),
-                                    ("maxpool", dict(width=12))])
+                                    ("maxdense", dict(width=12))])
 def test_four_classes_are_learned_well_above_chance(enc, kw):
     """An LSTM, the CNN and an encoder registered in this file learn a 4-class task through one
     ``[D, 4]`` head and softmax cross-entropy; held-out accuracy far above chance (25 %)."""
@@ -64,7 +64,7 @@ def test_four_classes_are_learned_well_above_chance(enc, kw):
 
 
 def test_two_classes_keep_one_logit_and_the_lab_loss():
-    m = TextClassifier(30, 12, "maxpool", width=6)
+    m = TextClassifier(30, 12, "maxdense", width=6)
     p = m.init(jax.random.PRNGKey(0), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
     assert p["params"]["fc"]["kernel"].shape == (6, 1) and p["params"]["proj"]["kernel"].shape == (12, 6)
     ids, lengths = jnp.asarray([[2, 7, 8, 0]]), jnp.array([3])

@@ -8,7 +8,6 @@ are imported inside the tests, so each test fails on its own on code without the
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys

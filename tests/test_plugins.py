@@ -10,9 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 
-from conftest import make_imdb_dir
+from conftest import make_imdb_dir, sentiment_reviews
 
 PLUGIN = Path(__file__).resolve().parents[1] / "docs" / "examples" / "plugin.py"  # cifg, maxpool
 
@@ -25,12 +24,7 @@ def seqjax(*args, cwd=None):
 def test_a_plugin_s_encoder_and_cell_train_predict_and_are_listed(tmp_path):
     plugin = tmp_path / "myplugin.py"
     shutil.copy(PLUGIN, plugin)
-    rng = np.random.default_rng(0)
-    pos, neg, filler = "good great fine lovely".split(), "bad awful poor dull".split(), "the a film it was".split()
-    review = lambda words: " ".join(rng.choice(words + filler, int(rng.integers(3, 20))))  # noqa: E731
-    make_imdb_dir(tmp_path / "data", {
-        ("train", "pos"): [review(pos) for _ in range(40)], ("train", "neg"): [review(neg) for _ in range(40)],
-        ("test", "pos"): [review(pos) for _ in range(20)], ("test", "neg"): [review(neg) for _ in range(20)]})
+    make_imdb_dir(tmp_path / "data", sentiment_reviews(40, 20))
 
     listed = seqjax("--plugin", str(plugin), "imdb", "--help")
     assert listed.returncode == 0 and "maxpool" in listed.stdout and "max over time" in listed.stdout

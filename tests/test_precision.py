@@ -20,7 +20,7 @@ from seqjax.nn.classifiers import MeanEncoder, TextClassifier
 from seqjax.nn.recurrent import RNN
 from seqjax.tasks import charlm, imdb
 
-from conftest import make_imdb_dir
+from conftest import make_imdb_dir, sentiment_reviews
 
 TEXT = "".join(f"the {w} fox jumps over the {v} dog; supposing that truth is a woman. "
                for w in ("quick", "slow", "red", "lazy", "brave") for v in ("lazy", "old", "young", "tired")) * 12
@@ -41,6 +41,9 @@ def test_bfloat16_keeps_state_loss_and_sums_in_float32():
         assert o16.dtype == jnp.bfloat16  # activations
         assert all(a.dtype == jnp.float32 for carry in f16 for a in carry)  # h and the cell state c
         np.testing.assert_allclose(np.asarray(o16, np.float32), o32, atol=0.02)
+        for c16, c32 in zip(f16, f32):
+            for a16, a32 in zip(c16, c32):
+                np.testing.assert_allclose(a16, a32, atol=0.02)
         g32 = jax.grad(lambda q: rnn32.apply(q, x, lengths)[0].sum())(p)["params"]
         g16 = jax.grad(lambda q: rnn16.apply(q, x, lengths)[0].astype(jnp.float32).sum())(p)["params"]
         for k in g32:  # float32 gradients of float32 params, within bfloat16's rounding
@@ -77,12 +80,7 @@ def test_a_bfloat16_char_lstm_tracks_the_float32_run(tmp_path):
 
 
 def test_a_bfloat16_cnn_tracks_the_float32_run(tmp_path):
-    rng = np.random.default_rng(0)
-    pos, neg, filler = "good great fine lovely".split(), "bad awful poor dull".split(), "the a film it was".split()
-    review = lambda words: " ".join(rng.choice(words + filler, int(rng.integers(6, 30))))  # noqa: E731
-    make_imdb_dir(tmp_path / "data", {
-        ("train", "pos"): [review(pos) for _ in range(600)], ("train", "neg"): [review(neg) for _ in range(600)],
-        ("test", "pos"): [review(pos) for _ in range(100)], ("test", "neg"): [review(neg) for _ in range(100)]})
+    make_imdb_dir(tmp_path / "data", sentiment_reviews(600, 100, words=(6, 30)))
     runs = {}
     for prec in ("float32", "bfloat16"):
         cfg = configs.ImdbConfig(model="cnn", vectors="none", embed=16, data_dir=str(tmp_path / "data"), batch_size=8,
