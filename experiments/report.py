@@ -357,11 +357,25 @@ def seeds_bench() -> list[str]:
     return out
 
 
+def measured_at() -> list[str]:
+    """Which commit last wrote each benchmark JSON (a benchmark is not rerun at every change: a
+    number belongs to the code of its commit)."""
+    import subprocess
+
+    rows = []
+    for p in sorted((RES / "benchmarks").glob("*.json")):
+        got = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", str(p)], capture_output=True, text=True,
+                             cwd=RES.parent)
+        rows.append(f"`{p.name}` {got.stdout.strip() or 'not committed yet'}")
+    return ["Each benchmark file was last written at the commit named here (its numbers are that code's): "
+            + "; ".join(rows) + ".", ""] if rows else []
+
+
 def bench_section() -> list[str]:
     out = []
     for p, r in load("benchmarks/charlm_*.json"):
         if not out:
-            out = ["## Benchmarks (CPU, this machine)", ""]
+            out = ["## Benchmarks (CPU, this machine)", "", *measured_at()]
         s, share = r["samples_per_s"], r["share_of_matmul_peak"]
         rows = ", ".join(f"{k} {v:,.0f} ({100 * share[k]:.0f} %)" for k, v in s.items())
         ratios = ", ".join(f"{k} **{v:.2f}×**" for k, v in r["ratios"].items())
