@@ -28,7 +28,9 @@ def one_epoch(model: str, depth: int, train_limit: int, out: str) -> dict:
            "--train-limit", str(train_limit), "--eval-limit", "500", "--out", os.path.join(out, "run"),
            "--results", results]
     env = {**os.environ, "SEQJAX_PREFETCH": str(depth), "SEQJAX_COMPILE_CACHE": os.path.join(out, "..", "jit")}
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode:
+        raise SystemExit(f"{' '.join(cmd[2:])} failed ({r.returncode}): {r.stderr.strip()[-500:]}")
     h = json.load(open(results))["history"][0]
     return {"train_time_s": h["train_time_s"], "samples_per_s": h["train_samples_per_s"]}
 
@@ -42,7 +44,7 @@ def main():
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
-            one_epoch(model, 2, args.train_limit, os.path.join(tmp, "warm"))  # compiles into the shared cache
+            one_epoch(model, 2, args.train_limit, os.path.join(tmp, f"warm_{model}"))  # compiles into the shared cache
             runs = {0: [], 2: []}
             for r in range(args.repeats):
                 for depth in (0, 2):

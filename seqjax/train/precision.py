@@ -8,8 +8,10 @@ back up where they sum (``seqjax.nn``). bfloat16 has float32's exponent range, s
 is needed (unlike float16). Evaluation, sampling, checkpoints and PyTorch parity stay float32:
 the loss a run reports is the float32 model's, on the same parameters.
 
-TPUs run bfloat16 matmuls natively and recent GPUs at several times their float32 rate; XLA:CPU
-has no bfloat16 matmul units and emulates them, so on a CPU bfloat16 is for testing, not speed.
+TPUs run bfloat16 matmuls natively and recent GPUs at several times their float32 rate. XLA:CPU
+runs them slower than float32, even on a CPU with bfloat16 instructions (this one has
+``avx512_bf16``; PyTorch's oneDNN uses them): on a CPU bfloat16 is for testing, not speed
+(``benchmarks/accelerator.py``, results/benchmarks/cpu.json).
 """
 
 from __future__ import annotations
