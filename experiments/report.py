@@ -63,6 +63,18 @@ def _spread(runs: dict, names) -> str:
             f"accuracy spans {_pct(min(acc))}–{_pct(max(acc))}")
 
 
+def _no_torch_seeds(model: str) -> str:
+    """Why a seeds row has no PyTorch comparison: PyTorch's packed recurrences on this CPU."""
+    bench = _one("benchmarks/imdb.json")
+    rate = ((bench or {}).get("models", {}).get(model, {}).get("examples_per_s", {}))
+    if "pytorch" not in rate or "seqjax" not in rate:
+        return reference(model)
+    days = 5 * 5 * 17_500 / rate["pytorch"] / 86_400  # 5 seeds x 5 epochs of 17,500 reviews
+    return (f"{reference(model)}; PyTorch side not run: its packed {model} trains {rate['pytorch']:.1f} examples/s "
+            f"here ({rate['seqjax'] / rate['pytorch']:.0f}× slower than seqjax, `results/benchmarks/imdb.json`), "
+            f"{days:.1f} days for 5 seeds")
+
+
 def reference(model: str) -> str:
     r = PUBLISHED["imdb_test_accuracy"].get(model, {})
     if "lab" not in r:
@@ -557,7 +569,7 @@ def readme_rows() -> list[str]:
         if several:
             rows.append(f"| {part}, seeds at once | `{_cmd(several)}` | {fmt_time(several['wall_time_s'])} | test "
                         f"{_spread_cell(several, 'test_accuracy', True)} | "
-                        f"{_verdict(_one(f'reference/{model}_seeds*.json'), 'test_accuracy', True, several) or reference(model)} |")
+                        f"{_verdict(_one(f'reference/{model}_seeds*.json'), 'test_accuracy', True, several) or _no_torch_seeds(model)} |")
         seeds = [n for n in sorted(imdb) if n == model or (n.startswith(f"{model}_seed") and "_seeds" not in n)]
         acc = ", ".join(f"**{_pct(imdb[n]['test_accuracy'])}**" + (f" (seed {imdb[n]['config']['seed']})" if len(seeds) > 1 else "")
                         for n in seeds)
