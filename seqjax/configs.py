@@ -240,8 +240,8 @@ class ImdbConfig:
 def imdb_rnn() -> ImdbConfig:
     """The lab's plain RNN (7.3): embedding 50 (random), tanh RNN 100, SGD 1e-3.
 
-    ``seqjax imdb train --model rnn --out runs/imdb_rnn --results results/imdb/rnn.json``:
-    358 s on a 2-core AMD EPYC CPU, test accuracy 53.00 % (``results/imdb/rnn.json``).
+    ``seqjax imdb train --model rnn --out runs/imdb_rnn_default --results results/imdb/rnn.json``:
+    130 s on a 2-core AMD EPYC CPU (one device per core), test accuracy 53.00 % (``results/imdb/rnn.json``).
     """
     return ImdbConfig(model="rnn", vectors="none", embed=50, cell="rnn", hidden=100, layers=1,
                       dropout=0.0, optimizer="sgd", lr=1e-3)
