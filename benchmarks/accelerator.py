@@ -54,16 +54,17 @@ def batch_of(name: str, review_len: int, rng: np.random.Generator) -> dict:
 
 def seqjax_step(name: str, prec: str, batch: dict):
     """A function running one seqjax train step of ``name`` in ``prec`` on ``batch`` (on device)."""
-    dtype = precision.compute_dtype(prec)
     if name == "charlm":
         cfg = configs.CharLMConfig(precision=prec)
-        model32, model = (charlm_task.build_model(cfg, CHARS, d) for d in (jnp.float32, dtype))
-        loss = precision.train_in(lm_loss(model, "last"), lm_loss(model32, "last"))
+        model32 = charlm_task.build_model(cfg, CHARS)
+        loss = precision.train_in(prec, lambda d: lm_loss(charlm_task.build_model(cfg, CHARS, d), "last"),
+                                  lm_loss(model32, "last"))
         params = model32.init(jax.random.PRNGKey(0), jnp.asarray(batch["ids"]))
     else:
         cfg = configs.ImdbConfig(model=name, precision=prec)
-        model32, model = (imdb_task.build_model(cfg, VOCAB, dtype=d) for d in (jnp.float32, dtype))
-        loss = precision.train_in(classification_loss(model), classification_loss(model32))
+        model32 = imdb_task.build_model(cfg, VOCAB)
+        loss = precision.train_in(prec, lambda d: classification_loss(imdb_task.build_model(cfg, VOCAB, dtype=d)),
+                                  classification_loss(model32))
         params = model32.init(jax.random.PRNGKey(0), jnp.asarray(batch["ids"][:2]), jnp.asarray(batch["lengths"][:2]))
     state = [TrainState.create(params, make_optimizer(cfg.optimizer, cfg.lr), jax.random.PRNGKey(1))]
     step = make_train_step(loss, None)

@@ -240,8 +240,8 @@ def run(cfg: configs.CharLMConfig, command: str | None = None) -> dict:
 
     return run_experiment(
         cfg, "charlm", init_state(cfg, model, cfg.epochs * len(data)), data,
-        precision.train_in(lm_loss(build_model(cfg, len(corpus.vocab), precision.compute_dtype(cfg.precision)),
-                                   cfg.objective), lm_loss(model, cfg.objective)),
+        precision.train_in(cfg.precision, lambda dtype: lm_loss(build_model(cfg, len(corpus.vocab), dtype),
+                                                                cfg.objective), lm_loss(model, cfg.objective)),
         started=started, command=command or library_call("seqjax.tasks.charlm.run", cfg),
         meta={"vocab": corpus.vocab.chars}, data=fingerprint(cfg, corpus), valid_fn=valid_fn, callbacks=callbacks,
         desc="charlm", finish=finish, curves=lambda k: k in ("train_loss", "heldout_loss", "heldout_bpc"),

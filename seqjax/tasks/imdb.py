@@ -218,8 +218,8 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
     names = class_names(cfg)
     model = build_model(cfg, len(vocab), classes=len(names))
     loss = classification_loss(model)
-    train_loss = precision.train_in(classification_loss(build_model(
-        cfg, len(vocab), classes=len(names), dtype=precision.compute_dtype(cfg.precision))), loss)
+    train_loss = precision.train_in(cfg.precision, lambda dtype: classification_loss(
+        build_model(cfg, len(vocab), classes=len(names), dtype=dtype)), loss)
     best = KeepBest("valid_loss", Path(cfg.out) / "best_params.msgpack")
     if several:
         print(f"seeds {', '.join(map(str, several))} at once (data seed {configs.data_seed(cfg)}): "

@@ -28,12 +28,15 @@ def compute_dtype(precision: str):
     return DTYPES[precision]
 
 
-def train_in(train_loss: Callable, eval_loss: Callable) -> Callable:
-    """A ``loss_fn(params, batch, rng, train)`` (:func:`seqjax.train.loop.fit`) that is
-    ``train_loss`` (the model in the training dtype) for training steps and ``eval_loss`` (the
-    float32 model, same parameters) for evaluation; ``train`` is a Python bool in both."""
-    if train_loss is eval_loss:
+def train_in(precision: str, loss_in: Callable, eval_loss: Callable) -> Callable:
+    """A ``loss_fn(params, batch, rng, train)`` (:func:`seqjax.train.loop.fit`) whose training
+    steps compute in ``precision`` and whose evaluation is ``eval_loss`` (the float32 model, same
+    parameters); ``loss_in(dtype)`` builds the loss of the model computing in ``dtype``, called
+    only for a precision other than float32 (float32 returns ``eval_loss`` itself). ``train`` is
+    a Python bool in both."""
+    if precision == "float32":
         return eval_loss
+    train_loss = loss_in(compute_dtype(precision))
 
     def loss_fn(params, batch, rng, train):
         return (train_loss if train else eval_loss)(params, batch, rng, train)
