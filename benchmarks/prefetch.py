@@ -10,29 +10,11 @@ change in the machine's load falls on both.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 
-from common import ROOT, write
-
-
-def one_epoch(model: str, depth: int, train_limit: int, out: str) -> dict:
-    """One ``seqjax imdb train --epochs 1`` run in its own process; its epoch's train time (s) and
-    examples/s, read from the run's results JSON."""
-    results = os.path.join(out, "r.json")
-    cmd = [sys.executable, "-m", "seqjax.cli", "imdb", "train", "--model", model, "--epochs", "1",
-           "--train-limit", str(train_limit), "--eval-limit", "500", "--out", os.path.join(out, "run"),
-           "--results", results]
-    env = {**os.environ, "SEQJAX_PREFETCH": str(depth), "SEQJAX_COMPILE_CACHE": os.path.join(out, "..", "jit")}
-    r = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if r.returncode:
-        raise SystemExit(f"{' '.join(cmd[2:])} failed ({r.returncode}): {r.stderr.strip()[-500:]}")
-    h = json.load(open(results))["history"][0]
-    return {"train_time_s": h["train_time_s"], "samples_per_s": h["train_samples_per_s"]}
+from common import one_epoch, write
 
 
 def main():
@@ -44,11 +26,13 @@ def main():
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
-            one_epoch(model, 2, args.train_limit, os.path.join(tmp, f"warm_{model}"))  # compiles into the shared cache
+            flags = ["--model", model, "--train-limit", str(args.train_limit)]
+            one_epoch(flags, os.path.join(tmp, f"warm_{model}"))  # compiles into the shared cache
             runs = {0: [], 2: []}
             for r in range(args.repeats):
                 for depth in (0, 2):
-                    runs[depth].append(one_epoch(model, depth, args.train_limit, os.path.join(tmp, f"{model}{r}{depth}")))
+                    rec = one_epoch(flags, os.path.join(tmp, f"{model}{r}{depth}"), {"SEQJAX_PREFETCH": str(depth)})
+                    runs[depth].append({k: rec[k] for k in ("train_time_s", "samples_per_s")})
             med = {d: statistics.median(x["train_time_s"] for x in v) for d, v in runs.items()}
             rows[model] = {"epoch_s_without_prefetch": round(med[0], 2), "epoch_s_with_prefetch": round(med[2], 2),
                            "speedup": round(med[0] / med[2], 3), "runs": {str(k): v for k, v in runs.items()}}

@@ -369,16 +369,69 @@ def seeds_bench() -> list[str]:
     return out
 
 
+def layout_bench() -> list[str]:
+    """Real epochs on one device against one device per core, and the layout rule's pick
+    (benchmarks/layout.py)."""
+    out = []
+    for p, r in load("benchmarks/layout.json"):
+        n = r["cores"]
+        out += ["", f"The device-layout rule (`seqjax/layout.py`) against real epochs: `seqjax imdb train --epochs 1` on "
+                    f"a seeded sample of the training split, one device (XLA's threads over both cores) against one "
+                    f"device per core (data parallel), alternated run by run, median of each; the projected epoch "
+                    f"scales it to the {r['train_reviews']:,} training reviews. `chrt -f 50 {r['command']}`", "",
+                "| model | reviews | epoch s, 1 device | epoch s, " + f"{n} devices | one device per core | projected epoch, "
+                f"1 → {n} devices | the rule picks | faster? |",
+                "|---|---|---|---|---|---|---|---|"]
+        from seqjax.layout import cpu_device_count
+
+        for m, v in r["models"].items():
+            e, pr = v["epoch_s"], v["projected_epoch_s"]
+            picks = cpu_device_count("imdb", "train", m, n_cores=n)[0]
+            out.append(f"| {m} | {v['train_limit']:,} | {e['1_device']:.1f} | {e[f'{n}_devices']:.1f} | "
+                       f"{v['speedup_one_device_per_core']:.2f}× | {fmt_time(pr['1_device'])} → "
+                       f"{fmt_time(pr[f'{n}_devices'])} | {picks} device"
+                       f"{'s' if picks > 1 else ''} | {'yes' if picks == v['faster_devices'] else '**no**'} |")
+    return out
+
+
+def _last_commit(path: Path) -> str:
+    """``abc1234 2026-12-06``: the commit that last wrote ``path`` (empty when not committed)."""
+    import subprocess
+
+    got = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", str(path)], capture_output=True, text=True,
+                         cwd=RES.parent)
+    return got.stdout.strip()
+
+
+def _layout_note(run: dict, rel: str) -> str:
+    """For a run on another CPU layout than its command gets today (:mod:`seqjax.layout`; a run from
+    before the rule records none and ran on one device), that layout and the commit that made the
+    run; empty when today's command would lay it out the same."""
+    from seqjax.layout import cpu_device_count
+
+    m = run.get("machine", {})
+    used = m.get("layout", {}).get("cpu_devices", 1)
+    words = run["command"].split()
+    seeds = run["config"].get("seeds") or 1
+    seeds = seeds if isinstance(seeds, int) else len(seeds)
+    today = cpu_device_count(words[1], words[2], run["config"].get("model", ""), seeds,
+                             n_cores=m.get("cores_used") or m.get("cores") or 1)[0]
+    if used == today and m.get("layout"):
+        return ""
+    return f"{used} device{'s' if used > 1 else ''}, commit {(_last_commit(RES / rel) or 'uncommitted').split()[0]}"
+
+
+def _which(run: dict, rel: str, several: bool) -> str:
+    """The note after a run's number: its seed when a row shows several, and :func:`_layout_note`."""
+    notes = [f"seed {run['config']['seed']}"] if several else []
+    notes += [n for n in [_layout_note(run, rel)] if n]
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def measured_at() -> list[str]:
     """Which commit last wrote each benchmark JSON (a benchmark is not rerun at every change: a
     number belongs to the code of its commit)."""
-    import subprocess
-
-    rows = []
-    for p in sorted((RES / "benchmarks").glob("*.json")):
-        got = subprocess.run(["git", "log", "-1", "--format=%h %cs", "--", str(p)], capture_output=True, text=True,
-                             cwd=RES.parent)
-        rows.append(f"`{p.name}` {got.stdout.strip() or 'not committed yet'}")
+    rows = [f"`{p.name}` {_last_commit(p) or 'not committed yet'}" for p in sorted((RES / "benchmarks").glob("*.json"))]
     return ["Each benchmark file was last written at the commit named here (its numbers are that code's): "
             + "; ".join(rows) + ".", ""] if rows else []
 
@@ -395,6 +448,7 @@ def bench_section() -> list[str]:
                    f"the {r['peak_gflops']:.0f} GFLOP/s matmul peak): {rows}; {ratios} (targets 1.5× PyTorch, "
                    f"1.3× flax). `chrt -f 50 {r['command']}`")
     out += seeds_bench()
+    out += layout_bench()
     for p, r in load("benchmarks/imdb.json"):
         out += ["", "| IMDB model | padded lengths | seqjax ex/s | PyTorch ex/s | plain flax ex/s | vs PyTorch | vs flax "
                     "| seqjax, CPU as 2 devices, ex/s | its ratio vs PyTorch / flax | command |",
@@ -565,13 +619,15 @@ def readme_rows() -> list[str]:
                         ("7.3 FastText", "fasttext"), ("7.4 Kim CNN", "cnn")):
         if model not in imdb:
             continue
-        several = next((imdb[n] for n in sorted(imdb) if n.startswith(f"{model}_seeds") and "aggregate" in imdb[n]), None)
+        several = next((n for n in sorted(imdb) if n.startswith(f"{model}_seeds") and "aggregate" in imdb[n]), None)
         if several:
+            note = _layout_note(imdb[several], f"imdb/{several}.json")
+            several = imdb[several]
             rows.append(f"| {part}, seeds at once | `{_cmd(several)}` | {fmt_time(several['wall_time_s'])} | test "
-                        f"{_spread_cell(several, 'test_accuracy', True)} | "
+                        f"{_spread_cell(several, 'test_accuracy', True)}{f' ({note})' if note else ''} | "
                         f"{_verdict(_one(f'reference/{model}_seeds*.json'), 'test_accuracy', True, several) or _no_torch_seeds(model)} |")
         seeds = [n for n in sorted(imdb) if n == model or (n.startswith(f"{model}_seed") and "_seeds" not in n)]
-        acc = ", ".join(f"**{_pct(imdb[n]['test_accuracy'])}**" + (f" (seed {imdb[n]['config']['seed']})" if len(seeds) > 1 else "")
+        acc = ", ".join(f"**{_pct(imdb[n]['test_accuracy'])}**" + _which(imdb[n], f"imdb/{n}.json", len(seeds) > 1)
                         for n in seeds)
         rows.append(f"| {part} | `{_cmd(imdb[model])}` | {fmt_time(imdb[model]['wall_time_s'])} | test {acc} | "
                     f"{reference(model)} |")

@@ -4,29 +4,39 @@ XLA:CPU can run a program on one device whose matmuls spread over all cores (int
 on the CPU split into ``N`` devices (``--xla_force_host_platform_device_count``), one whole step
 per core, the batch split over them (data parallel) or, for a run of several seeds, the seeds
 laid on the devices (:func:`seqjax.train.parallel.make_mesh`). Which is faster depends on the
-model: XLA's threads use two cores poorly for the small matmuls of a recurrence, and well for the
-CNN's and FastText's larger, few ops. Measured on the 2-core CPU of ``results/`` (train samples/s,
-``chrt -f 50``; ``benchmarks/charlm.py --cores 2``, ``benchmarks/imdb.py --cpu-devices``,
-``benchmarks/seeds.py``, results/benchmarks/):
+model and on the lengths of its batches. Measured on the 2-core CPU of ``results/`` (``chrt -f 50``;
+results/benchmarks/), one training step at one shape (train samples/s):
 
-=========================  ==========================  ============================
-model, one seed            one device (XLA threads)    one device per core
-=========================  ==========================  ============================
-char-LSTM (lab)            3,772 / 5,503               6,654 / 6,468
-IMDB lstm                  286                         356
-IMDB bilstm                38                          45
-IMDB cnn (T 256)           1,042 (earlier: 5,460)      1,063 (earlier: 4,458)
-IMDB fasttext              741 (earlier run)           504 (earlier run)
-=========================  ==========================  ============================
+=================================  ==========================  ============================
+one step                           one device (XLA threads)    one device per core
+=================================  ==========================  ============================
+char-LSTM, [128, 40]               5,063                       7,294  (``charlm.py --cores 2``)
+IMDB lstm, 4 sampled batches       286                         356    (``imdb.py --cpu-devices``)
+IMDB bilstm, 1 batch of T 184      38                          45
+=================================  ==========================  ============================
 
-So :func:`cpu_device_count` gives one device per core to the recurrent models (charlm and the
-IMDB rnn / lstm / bilstm, training and evaluation; ``seqjax lab``, whose CNN measured alike on
-either layout) and to every run whose seeds divide evenly
-over the cores (each core then trains whole seeds: ``results/benchmarks/seeds.json``; 5 seeds
-on 2 cores would split each batch again, and follow the one-seed rule), and one device to the rest (the CNN
-and FastText with one seed, embeddings, word2vec, sampling and prediction, which are latency- or
-gather-bound). ``--cpu-devices N`` or ``$SEQJAX_CPU_DEVICES`` override it; the choice and its
-reason are recorded in every results JSON (``machine.layout``, :func:`chosen`).
+and whole epochs of ``seqjax imdb train`` (seconds; ``benchmarks/layout.py``, every review
+length, padded 16 to 2,770):
+
+=================================  ==========================  ============================
+one epoch                          one device (XLA threads)    one device per core
+=================================  ==========================  ============================
+IMDB bilstm, 1,500 reviews         120.7                       133.1
+IMDB lstm, 6,000 reviews           37.2                        40.3
+IMDB cnn, 17,500 reviews           49.1                        59.9
+IMDB fasttext, 17,500 reviews      13.0                        15.1
+=================================  ==========================  ============================
+
+The char-LSTM's batches all have one small shape, whose matmuls XLA's threads spread poorly over
+two cores: one device per core wins. Over an IMDB epoch one device wins for every model, the
+recurrences too, though a short batch alone goes the other way. So :func:`cpu_device_count` gives
+one device per core to ``charlm train`` and ``seqjax lab`` (its char-LSTM epochs gain more than
+its CNN epoch loses), and to every ``imdb`` run whose seeds divide evenly over the cores (each
+core then trains whole seeds: ``results/benchmarks/seeds_commands.json``, the CNN's 2 and 4
+seeds 1.8x and 2.8x faster than one after another); one device to the rest: one IMDB seed, or
+5 seeds on 2 cores (which would split each batch again), embeddings, word2vec, sampling and
+prediction. ``--cpu-devices N`` or ``$SEQJAX_CPU_DEVICES`` override it; the choice and its reason
+are recorded in every results JSON (``machine.layout``, :func:`chosen`).
 
 The split happens before JAX starts its backends (an XLA flag), so it is decided from the
 command line alone. On a GPU or TPU the flag only shapes the unused CPU platform.
@@ -35,8 +45,6 @@ command line alone. On a GPU or TPU the flag only shapes the unused CPU platform
 from __future__ import annotations
 
 import os
-
-RECURRENT_IMDB = ("rnn", "lstm", "bilstm")
 
 _chosen: dict = {}
 
@@ -65,13 +73,11 @@ def cpu_device_count(part: str, verb: str = "", model: str = "", seeds: int = 1,
     if part == "charlm" and verb == "train":
         return n, "char-LM: a recurrence runs faster with one device per core"
     if part == "lab":
-        return n, "the lab: its char-LSTM runs faster with one device per core, its CNN alike on either layout"
+        return n, "the lab: its char-LSTM epochs gain more with one device per core than its CNN epoch loses"
     if part == "imdb" and trains and seeds > 1 and seeds % n == 0:
         return n, f"{seeds} seeds: each core trains whole seeds"
-    if part == "imdb" and trains and model in RECURRENT_IMDB:
-        return n, f"imdb {model}: a recurrence runs faster with one device per core"
     if part == "imdb" and trains:
-        return 1, f"imdb {model or 'lstm'}: one device, XLA's threads, measured faster than one per core"
+        return 1, f"imdb {model or 'lstm'}: one device, XLA's threads: its epochs measured faster than one per core"
     return 1, f"{part} {verb}".strip() + ": one device"
 
 
