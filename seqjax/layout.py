@@ -11,7 +11,7 @@ results/benchmarks/), one training step at one shape (train samples/s):
 one step                           one device (XLA threads)    one device per core
 =================================  ==========================  ============================
 char-LSTM, [128, 40]               5,063                       7,294  (``charlm.py --cores 2``)
-IMDB lstm, 4 sampled batches       286                         356    (``imdb.py --cpu-devices``)
+IMDB lstm, 4 batches, T 152-1,464  300                         365    (``imdb.py --cpu-devices``)
 IMDB bilstm, 1 batch of T 184      38                          45
 =================================  ==========================  ============================
 
@@ -29,7 +29,10 @@ IMDB fasttext, 17,500 reviews      13.0                        15.1
 
 The char-LSTM's batches all have one small shape, whose matmuls XLA's threads spread poorly over
 two cores: one device per core wins. Over an IMDB epoch one device wins for every model, the
-recurrences too, though a short batch alone goes the other way. So :func:`cpu_device_count` gives
+recurrences too, although their steps timed alone on a few pre-placed batches go the other way;
+what the real loop adds for several devices (the batches split and placed on a background
+thread, the host paced one step ahead, the metric sums) is not yet measured apart. The rule
+follows the epochs, which are what a run pays. So :func:`cpu_device_count` gives
 one device per core to ``charlm train`` and ``seqjax lab`` (its char-LSTM epochs gain more than
 its CNN epoch loses), and to every ``imdb`` run whose seeds divide evenly over the cores (each
 core then trains whole seeds: ``results/benchmarks/seeds_commands.json``, the CNN's 2 and 4
