@@ -240,8 +240,8 @@ class ImdbConfig:
 def imdb_rnn() -> ImdbConfig:
     """The lab's plain RNN (7.3): embedding 50 (random), tanh RNN 100, SGD 1e-3.
 
-    ``seqjax imdb train --model rnn --out runs/imdb_rnn_default --results results/imdb/rnn.json``:
-    130 s on a 2-core AMD EPYC CPU (one device per core), test accuracy 53.00 % (``results/imdb/rnn.json``).
+    ``seqjax imdb train --model rnn --out runs/imdb_rnn_l1 --results results/imdb/rnn.json``:
+    84 s on a 2-core AMD EPYC CPU (one device per core), test accuracy 53.00 % (``results/imdb/rnn.json``).
     """
     return ImdbConfig(model="rnn", vectors="none", embed=50, cell="rnn", hidden=100, layers=1,
                       dropout=0.0, optimizer="sgd", lr=1e-3)
@@ -250,8 +250,8 @@ def imdb_rnn() -> ImdbConfig:
 def imdb_lstm() -> ImdbConfig:
     """The lab's improved RNN (7.3): embedding 50 (random), LSTM 100, Adam 0.01.
 
-    ``seqjax imdb train --model lstm --out runs/imdb_lstm_default --results results/imdb/lstm.json``:
-    209 s on a 2-core AMD EPYC CPU (one device per core), test accuracy 86.96 % (``results/imdb/lstm.json``).
+    ``seqjax imdb train --model lstm --out runs/imdb_lstm_l1 --results results/imdb/lstm.json``:
+    211 s on a 2-core AMD EPYC CPU (one device per core), test accuracy 86.96 % (``results/imdb/lstm.json``).
     """
     return ImdbConfig(model="lstm", vectors="none", embed=50, cell="lstm", hidden=100, layers=1,
                       dropout=0.0, optimizer="adam", lr=1e-2)

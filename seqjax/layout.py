@@ -15,31 +15,31 @@ IMDB lstm, 4 batches, T 152-1,464  300                         365    (``imdb.py
 IMDB bilstm, 1 batch of T 184      38                          45
 =================================  ==========================  ============================
 
-and whole epochs of ``seqjax imdb train`` (seconds; ``benchmarks/layout.py``, every review
-length, padded 16 to 2,770):
+and steady epochs of ``seqjax imdb train`` (the second epoch of a run, seconds; every review
+length, padded 16 to 2,770; ``benchmarks/layout.py``, alternated run by run):
 
 =================================  ==========================  ============================
 one epoch                          one device (XLA threads)    one device per core
 =================================  ==========================  ============================
-IMDB bilstm, 1,500 reviews         120.7                       133.1
-IMDB lstm, 6,000 reviews           37.2                        40.3
-IMDB cnn, 17,500 reviews           49.1                        59.9
-IMDB fasttext, 17,500 reviews      13.0                        15.1
+IMDB rnn, 6,000 reviews            4.5                         3.6    (1.25x)
+IMDB lstm, 6,000 reviews           14.9                        10.8   (1.38x)
+IMDB bilstm, 1,000 reviews         53.3                        49.0   (1.09x)
+IMDB cnn, 8,000 reviews            6.6                         8.7    (0.76x)
+IMDB fasttext, 17,500 reviews      1.8                         2.4    (0.73x)
 =================================  ==========================  ============================
 
-The char-LSTM's batches all have one small shape, whose matmuls XLA's threads spread poorly over
-two cores: one device per core wins. Over an IMDB epoch one device wins for every model, the
-recurrences too, although their steps timed alone on a few pre-placed batches go the other way;
-what the real loop adds for several devices (the batches split and placed on a background
-thread, the host paced one step ahead, the metric sums) is not yet measured apart. The rule
-follows the epochs, which are what a run pays. So :func:`cpu_device_count` gives
-one device per core to ``charlm train`` and ``seqjax lab`` (its char-LSTM epochs gain more than
-its CNN epoch loses), and to every ``imdb`` run whose seeds divide evenly over the cores (each
-core then trains whole seeds: ``results/benchmarks/seeds_commands.json``, the CNN's 2 and 4
-seeds 1.8x and 2.8x faster than one after another); one device to the rest: one IMDB seed, or
-5 seeds on 2 cores (which would split each batch again), embeddings, word2vec, sampling and
-prediction. ``--cpu-devices N`` or ``$SEQJAX_CPU_DEVICES`` override it; the choice and its reason
-are recorded in every results JSON (``machine.layout``, :func:`chosen`).
+XLA's threads spread a recurrence's small per-step matmuls poorly over two cores, and the CNN's
+and FastText's few large ops well. (A run's first epoch also loads or compiles one program per
+padded length, which takes longer with two devices and can outweigh the training of a short
+epoch: only the steady epochs decide.) So :func:`cpu_device_count` gives one device per core to
+the recurrent models (``charlm train``; ``imdb`` rnn / lstm / bilstm, training and evaluation;
+``seqjax lab``, whose char-LSTM epochs gain more than its CNN epoch loses) and to every ``imdb``
+run whose seeds divide evenly over the cores (each core then trains whole seeds:
+``results/benchmarks/seeds_commands.json``, the CNN's 2 and 4 seeds 1.8x and 2.8x faster than
+one after another); one device to the rest: the CNN and FastText with one seed (or 5 seeds on 2
+cores, which would split each batch again), embeddings, word2vec, sampling and prediction.
+``--cpu-devices N`` or ``$SEQJAX_CPU_DEVICES`` override it; the choice and its reason are
+recorded in every results JSON (``machine.layout``, :func:`chosen`).
 
 The split happens before JAX starts its backends (an XLA flag), so it is decided from the
 command line alone. On a GPU or TPU the flag only shapes the unused CPU platform.
@@ -48,6 +48,8 @@ command line alone. On a GPU or TPU the flag only shapes the unused CPU platform
 from __future__ import annotations
 
 import os
+
+RECURRENT_IMDB = ("rnn", "lstm", "bilstm")
 
 _chosen: dict = {}
 
@@ -79,8 +81,10 @@ def cpu_device_count(part: str, verb: str = "", model: str = "", seeds: int = 1,
         return n, "the lab: its char-LSTM epochs gain more with one device per core than its CNN epoch loses"
     if part == "imdb" and trains and seeds > 1 and seeds % n == 0:
         return n, f"{seeds} seeds: each core trains whole seeds"
+    if part == "imdb" and trains and model in RECURRENT_IMDB:
+        return n, f"imdb {model}: a recurrence's epochs run faster with one device per core"
     if part == "imdb" and trains:
-        return 1, f"imdb {model or 'lstm'}: one device, XLA's threads: its epochs measured faster than one per core"
+        return 1, f"imdb {model or 'cnn'}: one device, XLA's threads: its epochs measured faster than one per core"
     return 1, f"{part} {verb}".strip() + ": one device"
 
 
