@@ -272,8 +272,8 @@ def imdb_bilstm() -> ImdbConfig:
 def imdb_fasttext() -> ImdbConfig:
     """The tutorial's FastText (7.3): the mean of GloVe 6B-50d vectors of tokens and bigrams, Adam 1e-3.
 
-    ``seqjax imdb train --model fasttext --out runs/imdb_fasttext --results
-    results/imdb/fasttext.json``: 172 s on a 2-core AMD EPYC CPU, test accuracy 87.27 %
+    ``seqjax imdb train --model fasttext --out runs/imdb_fasttext_l1 --results
+    results/imdb/fasttext.json``: 61 s on a 2-core AMD EPYC CPU (one device), test accuracy 87.27 %
     (``results/imdb/fasttext.json``).
     """
     return ImdbConfig(model="fasttext", vectors="6B.50d", embed=50, cell="", hidden=0, layers=0,
@@ -283,8 +283,8 @@ def imdb_fasttext() -> ImdbConfig:
 def imdb_cnn() -> ImdbConfig:
     """Kim's CNN (7.4): GloVe 6B-50d, Conv1d widths 3/4/5 x 100 filters, dropout 0.5, Adam 1e-3.
 
-    ``seqjax imdb train --model cnn --out runs/imdb_cnn_sparse --results results/imdb/cnn.json``:
-    169 s on a 2-core AMD EPYC CPU, test accuracy 87.23 % (``results/imdb/cnn.json``).
+    ``seqjax imdb train --model cnn --out runs/imdb_cnn_l1 --results results/imdb/cnn.json``:
+    174 s on a 2-core AMD EPYC CPU (one device), test accuracy 87.24 % (``results/imdb/cnn.json``).
     """
     return ImdbConfig(model="cnn", vectors="6B.50d", embed=50, cell="", hidden=0, layers=0,
                       dropout=0.5, optimizer="adam", lr=1e-3)
