@@ -63,7 +63,7 @@ def one_epoch(train_args: list[str], out: str, env: dict | None = None, devices:
               epochs: int = 1) -> dict:
     """One ``seqjax [--cpu-devices N] imdb train --epochs E --eval-limit 500 *train_args`` run in a
     process of its own, on the real IMDB data, timed on its last epoch; its compiled programs go to
-    ``out/../jit`` (shared by the runs of one benchmark, so a warm-up run can fill it). A first
+    ``out/../jit`` (shared by the runs of one benchmark). A first
     epoch also loads (or compiles) one program per padded length, which on a CPU can take as long
     as the training itself: ``epochs=2`` times a steady epoch.
 
@@ -74,8 +74,7 @@ def one_epoch(train_args: list[str], out: str, env: dict | None = None, devices:
       devices: ``--cpu-devices``; ``None`` leaves the layout to seqjax (:mod:`seqjax.layout`).
       epochs: how many epochs the run trains (the last one is timed).
     Returns:
-      ``{"train_time_s", "samples_per_s", "layout"}`` of its last epoch (``layout``: the results
-      JSON's ``machine.layout``, the device count and why it was chosen).
+      ``{"train_time_s", "samples_per_s"}`` of its last epoch.
     """
     results = os.path.join(out, "r.json")
     cmd = [sys.executable, "-m", "seqjax.cli", *(["--cpu-devices", str(devices)] if devices else []),
@@ -85,10 +84,8 @@ def one_epoch(train_args: list[str], out: str, env: dict | None = None, devices:
     r = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if r.returncode:
         raise SystemExit(f"{' '.join(cmd[2:])} failed ({r.returncode}): {r.stderr.strip()[-500:]}")
-    rec = json.load(open(results))
-    h = rec["history"][-1]
-    return {"train_time_s": h["train_time_s"], "samples_per_s": h["train_samples_per_s"],
-            "layout": rec["machine"].get("layout", {})}
+    h = json.load(open(results))["history"][-1]
+    return {"train_time_s": h["train_time_s"], "samples_per_s": h["train_samples_per_s"]}
 
 
 def write(name: str, record: dict) -> None:

@@ -2,7 +2,8 @@
 (XLA's threads over every core) and on one device per core, per model, through the real command
 on the real IMDB data, alternated run by run (ABAB...) so that a change in the machine's load
 falls on both. The second epoch is timed: the first also loads or compiles a program per padded
-length, which on this CPU took as long as the training of a 6,000-review LSTM epoch. ``projected_epoch_s`` scales the measured epoch to the lab's 17,500 training reviews (the
+length, which on this CPU took as long as the training of a 6,000-review LSTM epoch.
+``projected_epoch_s`` scales the measured epoch to the lab's 17,500 training reviews (the
 ``--train-limit`` reviews are a seeded sample of the same split). ``experiments/report.py`` shows
 each row beside the layout :mod:`seqjax.layout` picks for the model today.
 
@@ -47,8 +48,7 @@ def main():
             runs = {1: [], n: []}
             for r in range(args.repeats):
                 for d in runs:
-                    rec = one_epoch(flags, os.path.join(tmp, f"{model}_{r}_{d}"), devices=d, epochs=2)
-                    runs[d].append({k: rec[k] for k in ("train_time_s", "samples_per_s")})
+                    runs[d].append(one_epoch(flags, os.path.join(tmp, f"{model}_{r}_{d}"), devices=d, epochs=2))
             med = {d: statistics.median(x["train_time_s"] for x in v) for d, v in runs.items()}
             faster = min(med, key=med.get)
             rows[model] = {

@@ -31,9 +31,8 @@ def main():
             runs = {0: [], 2: []}
             for r in range(args.repeats):
                 for depth in (0, 2):
-                    rec = one_epoch(flags, os.path.join(tmp, f"{model}{r}{depth}"), {"SEQJAX_PREFETCH": str(depth)},
-                                    epochs=2)
-                    runs[depth].append({k: rec[k] for k in ("train_time_s", "samples_per_s")})
+                    runs[depth].append(one_epoch(flags, os.path.join(tmp, f"{model}{r}{depth}"),
+                                                 {"SEQJAX_PREFETCH": str(depth)}, epochs=2))
             med = {d: statistics.median(x["train_time_s"] for x in v) for d, v in runs.items()}
             rows[model] = {"epoch_s_without_prefetch": round(med[0], 2), "epoch_s_with_prefetch": round(med[2], 2),
                            "speedup": round(med[0] / med[2], 3), "runs": {str(k): v for k, v in runs.items()}}
