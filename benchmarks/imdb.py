@@ -8,7 +8,10 @@ examples/s there, 3 on its own); median examples/s over ``--rounds`` passes x ``
 processes. Each model's row (with its own command and machine) replaces the old one in the JSON.
 ``--cpu-devices`` adds seqjax with the CPU split into two devices (``seqjax --cpu-devices 2``:
 the engine's data-parallel step, one half-batch per core).
-``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4] [--cpu-devices]``
+``--frameworks seqjax,flax_nn_rnn`` leaves PyTorch out of a row (its packed bi-LSTM was stopped unfinished
+after 12 minutes, twice, on the bi-LSTM row's four batches); the row then keeps the earlier PyTorch rate, with its own
+command and padded lengths, under ``pytorch_earlier``.
+``SEQJAX_DATA_DIR=../shared/data python benchmarks/imdb.py [--models cnn,lstm] [--batches 4] [--cpu-devices] [--frameworks ...]``
 -> results/benchmarks/imdb.json
 """
 
@@ -145,6 +148,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=2, help="back-to-back processes per framework")
     ap.add_argument("--cpu-devices", action="store_true",
                     help="also time seqjax with the CPU split into two devices (seqjax --cpu-devices 2)")
+    ap.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                    help="which of %(default)s to time (seqjax always runs)")
     ap.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker == CPU2:
@@ -157,23 +162,34 @@ def main():
         return
     path = ROOT / "results" / "benchmarks" / "imdb.json"
     out = json.loads(path.read_text()).get("models", {}) if path.exists() else {}
+    old = dict(out)
+    wanted = {"seqjax", *args.frameworks.split(",")}
+    if wanted - set(FRAMEWORKS):
+        raise SystemExit(f"--frameworks: unknown {sorted(wanted - set(FRAMEWORKS))}; choose from {', '.join(FRAMEWORKS)}")
     for name in args.models.split(","):  # each model's row replaces its old one as soon as it is measured
-        fws = FRAMEWORKS if name in ("rnn", "lstm", "bilstm") else FRAMEWORKS[:2]
+        fws = tuple(f for f in FRAMEWORKS if f in wanted and (f != "flax_nn_rnn" or name in ("rnn", "lstm", "bilstm")))
         fws += (CPU2,) if args.cpu_devices else ()
         res = isolated_rounds(__file__, fws, args.repeats,
                               ["--models", name, "--batches", str(args.batches), "--rounds", str(args.rounds)])
         rates = {fw: statistics.median(r["rate"] for r in res[fw]) for fw in fws}
-        ratios = {"vs_pytorch": rates["seqjax"] / rates["pytorch"]}
+        ratios = {"vs_pytorch": rates["seqjax"] / rates["pytorch"]} if "pytorch" in rates else {}
         if "flax_nn_rnn" in rates:
             ratios["vs_flax"] = rates["seqjax"] / rates["flax_nn_rnn"]
         if CPU2 in rates:
-            ratios["cpu_devices_2_vs_pytorch"] = rates[CPU2] / rates["pytorch"]
+            if "pytorch" in rates:
+                ratios["cpu_devices_2_vs_pytorch"] = rates[CPU2] / rates["pytorch"]
             if "flax_nn_rnn" in rates:
                 ratios["cpu_devices_2_vs_flax"] = rates[CPU2] / rates["flax_nn_rnn"]
         out[name] = {"examples_per_s": rates, "ratios": ratios, "padded_lengths": res["seqjax"][0]["padded_lengths"],
                      "examples_per_s_each_process": {fw: [round(r["rate"], 2) for r in res[fw]] for fw in fws},
                      "batches": args.batches, "rounds": args.rounds, "repeats": args.repeats,
                      "command": "python " + " ".join(sys.argv), "machine": machine()}  # rows may come from different runs
+        o = old.get(name, {})  # a row without PyTorch keeps the last PyTorch rate, labelled as such
+        earlier = o.get("pytorch_earlier") if "pytorch" not in o.get("examples_per_s", {}) else {
+            "examples_per_s": o["examples_per_s"]["pytorch"], "padded_lengths": o["padded_lengths"],
+            "command": o["command"], "date": o["machine"]["date"]}
+        if "pytorch" not in rates and earlier:
+            out[name]["pytorch_earlier"] = earlier
         print(name, "  ".join(f"{k} {v:.0f}/s" for k, v in rates.items()), " ",
               "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()), flush=True)
         write("imdb", {"models": out, "batch_size": 64,

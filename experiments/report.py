@@ -66,13 +66,16 @@ def _spread(runs: dict, names) -> str:
 def _no_torch_seeds(model: str) -> str:
     """Why a seeds row has no PyTorch comparison: PyTorch's packed recurrences on this CPU."""
     bench = _one("benchmarks/imdb.json")
-    rate = ((bench or {}).get("models", {}).get(model, {}).get("examples_per_s", {}))
-    if "pytorch" not in rate or "seqjax" not in rate:
+    row = (bench or {}).get("models", {}).get(model, {})
+    rate = dict(row.get("examples_per_s", {}))
+    if "pytorch" not in rate and "pytorch_earlier" in row:  # PyTorch left out of the latest run of this row
+        rate = {"pytorch": row["pytorch_earlier"]["examples_per_s"]}  # other lengths: no ratio to seqjax
+    if "pytorch" not in rate:
         return reference(model)
     days = 5 * 5 * 17_500 / rate["pytorch"] / 86_400  # 5 seeds x 5 epochs of 17,500 reviews
+    slower = f"{rate['seqjax'] / rate['pytorch']:.0f}× slower than seqjax, " if "seqjax" in rate else ""
     return (f"{reference(model)}; PyTorch side not run: its packed {model} trains {rate['pytorch']:.1f} examples/s "
-            f"here ({rate['seqjax'] / rate['pytorch']:.0f}× slower than seqjax, `results/benchmarks/imdb.json`), "
-            f"{days:.1f} days for 5 seeds")
+            f"here ({slower}`results/benchmarks/imdb.json`), {days:.1f} days for 5 seeds")
 
 
 def reference(model: str) -> str:
@@ -462,10 +465,15 @@ def bench_section() -> list[str]:
             flax = f"{e['flax_nn_rnn']:.1f} | " if "flax_nn_rnn" in e else "— | "
             vs_flax = f"{q['vs_flax']:.2f}×" if "vs_flax" in q else "—"
             cpu2 = e.get("seqjax_cpu_devices_2")
-            cpu2 = (f"{cpu2:.1f} | {q['cpu_devices_2_vs_pytorch']:.2f}× / "
-                    + (f"{q['cpu_devices_2_vs_flax']:.2f}×" if "cpu_devices_2_vs_flax" in q else "—")) if cpu2 else "— | —"
-            out.append(f"| {m} | {', '.join(map(str, v['padded_lengths']))} | {e['seqjax']:.1f} | {e['pytorch']:.1f} | "
-                       f"{flax}{q['vs_pytorch']:.2f}× | {vs_flax} | {cpu2} | `{v['command']}` |")
+            cpu2 = (f"{cpu2:.1f} | " + (f"{q['cpu_devices_2_vs_pytorch']:.2f}×" if "cpu_devices_2_vs_pytorch" in q else "—")
+                    + " / " + (f"{q['cpu_devices_2_vs_flax']:.2f}×" if "cpu_devices_2_vs_flax" in q else "—")) if cpu2 else "— | —"
+            torch_rate, vs_torch = (f"{e['pytorch']:.1f}", f"{q['vs_pytorch']:.2f}×") if "pytorch" in e else ("—", "—")
+            if "pytorch_earlier" in v:
+                pe = v["pytorch_earlier"]
+                torch_rate = (f"not run (earlier: {pe['examples_per_s']:.1f} at padded length(s) "
+                              f"{', '.join(map(str, pe['padded_lengths']))}, {pe['date']})")
+            out.append(f"| {m} | {', '.join(map(str, v['padded_lengths']))} | {e['seqjax']:.1f} | {torch_rate} | "
+                       f"{flax}{vs_torch} | {vs_flax} | {cpu2} | `{v['command']}` |")
         cnn_run = [r for _, r in load("imdb/cnn.json")]
         steady = cnn_run[0]["epoch_time_s"][1:] if cnn_run else []
         cnn_epochs = (f"its steady training epochs on the full data take {min(steady):.0f}–{max(steady):.0f} s "
