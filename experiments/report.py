@@ -381,6 +381,12 @@ def layout_bench() -> list[str]:
         bi = r["models"].get("bilstm", {}).get("projected_epoch_s")
         bi = (f" The bi-LSTM's epoch on both cores, projected: {fmt_time(bi['1_device'])} on one device (the layout "
               f"every command had before the rule) → {fmt_time(bi[f'{n}_devices'])} with one device per core." if bi else "")
+        lab = [r for _, r in load("imdb/bilstm.json")
+               if r["machine"].get("layout", {}).get("cpu_devices") == n and r["machine"].get("cores") == n]
+        if bi and lab:  # the full lab run in that layout, as a check on the projection
+            ep = lab[0]["epoch_time_s"][1:]
+            bi += (f" The full lab run in that layout (`results/imdb/bilstm.json`) took {fmt_time(min(ep))}–"
+                   f"{fmt_time(max(ep))} per epoch after the first.")
         out += ["", f"The device-layout rule (`seqjax/layout.py`) against real epochs: `seqjax imdb train --epochs 2` on "
                     f"a seeded sample of the training split, the second epoch timed (the first also loads or compiles "
                     f"a program per padded length), one device (XLA's threads over both cores) against one device per "
