@@ -122,6 +122,31 @@ def test_learns_a_separable_task(enc):
     assert hist[-1]["valid_accuracy"] == 1.0, hist[-1]
 
 
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_test_pass_counts_the_confusion_matrix_of_the_real_rows(classes):
+    """``classification_loss(model, confusion=True)`` through :func:`loop.evaluate`: the counts of
+    (true class, predicted class) that applying the model to each real row gives (padding rows,
+    weight 0, count for nothing), summing to the example count, its trace to the accuracy."""
+    from seqjax.nn.classifiers import classification_loss
+
+    rng = np.random.default_rng(classes)
+    seqs = [rng.integers(2, 30, rng.integers(2, 12)).astype(np.int32) for _ in range(50)]
+    labels = rng.integers(0, classes, 50).astype(np.float32)
+    data = BucketedBatches(seqs, labels, 16, boundaries=(8, 12))  # 50 = 3 x 16 + 2: padding rows
+    m = TextClassifier(30, 12, "lstm", hidden=16, classes=classes)
+    p = m.init(jax.random.PRNGKey(classes), jnp.ones((2, 8), jnp.int32), jnp.array([8, 3]))
+    got = loop.evaluate(p, data, classification_loss(m, confusion=True))
+    want = np.zeros((classes, classes), np.int64)
+    for b in data.batches(0):
+        logits = np.asarray(m.apply(p, b["ids"], b["lengths"]))
+        pred = (logits > 0).astype(np.int64) if classes == 2 else logits.argmax(-1)
+        keep = b["weights"] > 0
+        np.add.at(want, (b["labels"][keep].astype(np.int64), pred[keep]), 1)
+    assert got["confusion"] == want.tolist() and want.sum() == 50 and 0 < np.trace(want) < 50
+    assert np.trace(want) == round(got["accuracy"] * 50)
+    assert "confusion" not in loop.evaluate(p, data, classification_loss(m))
+
+
 def _imdb_dir(tmp_path):
     pos = ["a great wonderful film", "loved it great acting", "wonderful great fun", "great great movie"]
     neg = ["an awful boring film", "hated it bad acting", "boring awful mess", "bad bad movie"]

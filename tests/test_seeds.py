@@ -121,6 +121,8 @@ def test_imdb_seed_equals_its_single_run_and_predicts_as_an_ensemble(tmp_path, i
     r_1 = imdb.run(_imdb_cfg(tmp_path, imdb_dir, "one", seed=1, data_seed=0))
     assert abs(r_k["per_seed"][1]["test_loss"] - r_1["test_loss"]) < 1e-5
     assert abs(r_k["per_seed"][0]["test_loss"] - r_1["test_loss"]) > 1e-4, "seed 0 trained seed 1's model"
+    assert len(r_k["test_confusion"]) == 2 and r_k["test_confusion"][1] == r_1["test_confusion"]
+    assert np.array(r_k["test_confusion"][0]).sum() == np.array(r_1["test_confusion"]).sum() > 0
     texts = ["good great film", "awful dull plot"]
     each = [imdb.load(several.out, i)(texts) for i in (0, 1)]
     np.testing.assert_allclose(imdb.load(several.out)(texts), (each[0] + each[1]) / 2, atol=1e-5)

@@ -242,13 +242,15 @@ def TextClassifier(vocab: int, embed: int = 50, encoder: str = "lstm", cell: str
     return Classifier(vocab, embed, enc, dtype, classes)
 
 
-def classification_loss(model: Classifier):
+def classification_loss(model: Classifier, confusion: bool = False):
     """Loss for :func:`seqjax.train.loop.fit`, by the model's ``classes``: weighted sigmoid
     BCE-with-logits for two (the lab's), softmax cross-entropy for more.
 
     ``batch``: ``ids int32[B, T]``, ``lengths int32[B]``, ``labels float32[B]`` (0/1, or the class
     index 0..C-1), ``weights float32[B]``. Sums: ``loss``, ``correct`` (the predicted class is
-    the label), ``count``.
+    the label), ``count``; with ``confusion``, also ``confusion`` ``float32[C, C]``: the weight of
+    the rows of each (true class, predicted class), rows the true class (an evaluation then gets
+    the confusion matrix in the same pass).
     """
 
     def loss_fn(params, batch, rng, train):
@@ -256,13 +258,17 @@ def classification_loss(model: Classifier):
         w, y = batch["weights"], batch["labels"]
         if model.classes == 2:
             losses = optax.sigmoid_binary_cross_entropy(logits, y)
-            hit = (logits > 0) == (y > 0.5)
+            true_B, pred_B = (y > 0.5).astype(jnp.int32), (logits > 0).astype(jnp.int32)
         else:
-            y_B = y.astype(jnp.int32)
-            losses = optax.softmax_cross_entropy_with_integer_labels(logits, y_B)
-            hit = jnp.argmax(logits, axis=-1) == y_B
+            true_B = y.astype(jnp.int32)
+            losses = optax.softmax_cross_entropy_with_integer_labels(logits, true_B)
+            pred_B = jnp.argmax(logits, axis=-1)
+        hit = pred_B == true_B
         count = w.sum()
         sums = {"loss": (losses * w).sum(), "correct": (hit * w).sum(), "count": count}
+        if confusion:
+            c = model.classes
+            sums["confusion"] = jnp.einsum("b,bi,bj->ij", w, jax.nn.one_hot(true_B, c), jax.nn.one_hot(pred_B, c))
         return sums["loss"] / jnp.maximum(count, 1.0), (sums, {})
 
     return loss_fn

@@ -67,19 +67,6 @@ def build_model(cfg, vocab_size: int, arch: dict | None = None, classes: int = 2
                           recurrence=backend.checked_recurrence(cfg, dtype), **(arch or {}))
 
 
-def confusion(model, params, data, classes: int) -> list[list[int]]:
-    """Counts of (true class, predicted class) over ``data``'s real rows (weight > 0):
-    ``int[classes][classes]``, rows the true class."""
-    apply = jax.jit(model.apply)
-    counts = np.zeros((classes, classes), np.int64)
-    for b in data.batches(0):
-        logits = np.asarray(apply(params, b["ids"], b["lengths"]))
-        pred = (logits > 0).astype(np.int64) if logits.ndim == 1 else logits.argmax(-1)
-        keep = b["weights"] > 0
-        np.add.at(counts, (b["labels"][keep].astype(np.int64), pred[keep]), 1)
-    return counts.tolist()
-
-
 def boundaries(cfg, seqs) -> tuple[int, ...]:
     """The padded lengths of ``cfg``'s batches of ``seqs`` (``int32[len]`` arrays): growing by
     ``cfg.bucket_growth`` up to ``cfg.max_len``, or up to the longest of ``seqs``."""
@@ -227,15 +214,14 @@ def run(cfg: configs.ImdbConfig, command: str | None = None) -> dict:
 
     def finish(position: loop.LoopState) -> dict:
         best_params = best.params if best.params is not None else jax.device_get(position.state.params)
-        test = loop.evaluate(best_params, sets["test"], loss, mesh=mesh, desc="test")
+        # the test metrics and the confusion matrix (rows: the true class) in one pass
+        test = loop.evaluate(best_params, sets["test"], classification_loss(model, confusion=True), mesh=mesh,
+                             desc="test")
         out = {"history": position.history, "wall_time_s": time.time() - position.started,
                "epoch_time_s": [h["train_time_s"] for h in position.history],
                "vectors": cfg.vectors, "vocab_size": len(vocab), "layout": {"mesh": dict(mesh.shape)},
                "classes": names}
-        # rows: the true class, columns: the predicted one
-        out["test_confusion"] = ([confusion(model, seeds.take(best_params, i), sets["test"], len(names))
-                                  for i in range(len(several))] if several
-                                 else confusion(model, best_params, sets["test"], len(names)))
+        out["test_confusion"] = [t.pop("confusion") for t in test] if several else test.pop("confusion")
         if not several:
             print(f"test ({cfg.model}, best epoch {best.epoch}): loss {test['loss']:.4f}  "
                   f"accuracy {100 * test['accuracy']:.2f}%")

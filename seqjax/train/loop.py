@@ -55,12 +55,15 @@ from seqjax.train.state import step_of
 
 def finalize(sums: dict) -> dict:
     """Metric sums (``float32[]`` each, with ``count``) -> host floats: mean ``loss``, ``count``
-    and, where ``correct`` is summed, ``accuracy``."""
-    s = {k: float(v) for k, v in jax.device_get(sums).items()}
+    and, where ``correct`` is summed, ``accuracy``; a summed ``confusion`` (``float32[C, C]``)
+    comes back as ``int`` counts (a list of C lists)."""
+    s = {k: float(v) for k, v in jax.device_get(sums).items() if k != "confusion"}
     n = max(s.get("count", 0.0), 1.0)
     out = {"loss": s["loss"] / n, "count": s.get("count", 0.0)}
     if "correct" in s:
         out["accuracy"] = s["correct"] / n
+    if "confusion" in sums:  # float32[C, C] weight sums -> int counts, rows the true class
+        out["confusion"] = np.rint(np.asarray(jax.device_get(sums["confusion"]))).astype(np.int64).tolist()
     return out
 
 
@@ -165,6 +168,9 @@ def make_train_step(loss_fn: Callable, mesh=None, within: str | None = None) -> 
     return jax.jit(train_step, donate_argnums=0)
 
 
+EVAL_SUMS = ("loss", "correct", "count", "confusion")  # the sums an evaluation keeps, where the loss gives them
+
+
 def make_eval_step(loss_fn: Callable, mesh=None) -> Callable:
     """``eval_step(params, batch, carry) -> (sums, carry)``, jit-compiled, no dropout.
 
@@ -176,7 +182,7 @@ def make_eval_step(loss_fn: Callable, mesh=None) -> Callable:
         def local(params, batch):
             def one(p):
                 _, (sums, _) = loss_fn(p, batch, jax.random.PRNGKey(0), False)
-                return {k: sums[k] for k in ("loss", "correct", "count") if k in sums}
+                return {k: sums[k] for k in EVAL_SUMS if k in sums}
 
             return jax.tree.map(lambda v: jax.lax.psum(v, "data"), jax.lax.map(one, params))
 
@@ -233,7 +239,8 @@ def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step
     """Mean metrics of ``params`` over every example of ``data`` (padding rows weigh 0).
 
     Give ``loss_fn`` or a compiled ``eval_step`` (:func:`make_eval_step`). Returns host
-    floats: ``loss``, ``count`` and, for classifiers, ``accuracy`` (see :func:`finalize`); on a
+    floats: ``loss``, ``count`` and, for classifiers, ``accuracy`` (and ``confusion`` where the
+    loss sums it; see :func:`finalize`); on a
     ``mesh`` with seeds (``params`` stacked ``[K, ...]``), a list of K such dicts."""
     mesh = mesh or parallel.make_mesh()
     eval_step = eval_step or make_eval_step(loss_fn, mesh)
@@ -242,7 +249,7 @@ def evaluate(params, data, loss_fn: Callable | None = None, mesh=None, eval_step
     for batch in tqdm(parallel.feed(data, mesh), total=len(data), desc=desc, leave=False, mininterval=2,
                       disable=not parallel.is_main()):
         sums, carry = eval_step(params, batch, carry)
-        acc = _add(acc, {k: sums[k] for k in ("loss", "correct", "count") if k in sums})
+        acc = _add(acc, {k: sums[k] for k in EVAL_SUMS if k in sums})
         pace(acc)
     return finalize_seeds(acc) if parallel.has_seeds(mesh) else finalize(acc)
 
