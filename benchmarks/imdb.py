@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-from common import ROOT, isolated_rounds, timed_rounds, write
+from common import ROOT, isolated_rounds, median_ms, timed_rounds, write
 
 from experiments.reference import models as ref
 from seqjax import configs
@@ -85,6 +85,19 @@ def sample_batches(name: str, n_batches: int):
     bb = BucketedBatches(seqs, train.labels, 64, boundaries(cfg, seqs), shuffle=True, seed=0,
                          min_len=5 if name == "cnn" else 1)  # padded as training pads
     return cfg, vocab, [b for _, b in zip(range(n_batches), bb.batches(0))]
+
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def recurrence_flops(cfg, padded_length: float) -> float:
+    """Matmul flops of one training example of a recurrent ``cfg`` (forward + backward, so 3x the
+    forward's ``2 T (F + H) G H`` a direction and layer; G gates, F the layer's input width), as
+    run: every padded step is computed."""
+    dirs = 2 if cfg.model == "bilstm" else 1
+    g, h = GATES[cfg.cell], cfg.hidden
+    return sum(3 * 2 * padded_length * ((cfg.embed if k == 0 else dirs * h) + h) * g * h * dirs
+               for k in range(cfg.layers))
 
 
 def runner(framework: str, name: str, cfg, vocab, batches):
@@ -158,7 +171,8 @@ def main():
         cfg, vocab, batches = sample_batches(args.models, args.batches)
         fn = runner(args.worker, args.models, cfg, vocab, batches)
         rate = timed_rounds({args.worker: (fn, 64 * len(batches), 1)}, args.rounds)[args.worker]
-        print(json.dumps({"rate": rate, "padded_lengths": sorted({int(b["ids"].shape[1]) for b in batches})}))
+        print(json.dumps({"rate": rate, "padded_lengths": sorted({int(b["ids"].shape[1]) for b in batches}),
+                          "mean_padded_length": float(np.mean([b["ids"].shape[1] for b in batches]))}))
         return
     path = ROOT / "results" / "benchmarks" / "imdb.json"
     out = json.loads(path.read_text()).get("models", {}) if path.exists() else {}
@@ -166,6 +180,8 @@ def main():
     wanted = {"seqjax", *args.frameworks.split(",")}
     if wanted - set(FRAMEWORKS):
         raise SystemExit(f"--frameworks: unknown {sorted(wanted - set(FRAMEWORKS))}; choose from {', '.join(FRAMEWORKS)}")
+    a = jnp.ones((4096, 1024), jnp.float32)  # this process's float32 matmul rate, as benchmarks/charlm.py
+    peak = 2 * 4096 * 1024 * 1024 / median_ms(jax.jit(lambda a, b: a @ b), a, a[:1024] * 1e-3) / 1e6
     for name in args.models.split(","):  # each model's row replaces its old one as soon as it is measured
         fws = tuple(f for f in FRAMEWORKS if f in wanted and (f != "flax_nn_rnn" or name in ("rnn", "lstm", "bilstm")))
         fws += (CPU2,) if args.cpu_devices else ()
@@ -184,6 +200,12 @@ def main():
                      "examples_per_s_each_process": {fw: [round(r["rate"], 2) for r in res[fw]] for fw in fws},
                      "batches": args.batches, "rounds": args.rounds, "repeats": args.repeats,
                      "command": "python " + " ".join(sys.argv), "machine": machine()}  # rows may come from different runs
+        if name in ("rnn", "lstm", "bilstm"):  # the share of the matmul peak the step reaches
+            flops = recurrence_flops(configs.ImdbConfig(model=name, vectors="none"),
+                                     res["seqjax"][0]["mean_padded_length"])
+            out[name].update(matmul_gflop_per_example=flops / 1e9, peak_gflops=peak,
+                             share_of_matmul_peak={fw: r * flops / 1e9 / peak for fw, r in rates.items()
+                                                   if fw != "pytorch"})  # packed: PyTorch skips the padding
         o = old.get(name, {})  # a row without PyTorch keeps the last PyTorch rate, labelled as such
         earlier = o.get("pytorch_earlier") if "pytorch" not in o.get("examples_per_s", {}) else {
             "examples_per_s": o["examples_per_s"]["pytorch"], "padded_lengths": o["padded_lengths"],

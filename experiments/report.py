@@ -464,8 +464,9 @@ def bench_section() -> list[str]:
     out += layout_bench()
     for p, r in load("benchmarks/imdb.json"):
         out += ["", "| IMDB model | padded lengths | seqjax ex/s | PyTorch ex/s | plain flax ex/s | vs PyTorch | vs flax "
-                    "| seqjax, CPU as 2 devices, ex/s | its ratio vs PyTorch / flax | command |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+                    "| seqjax, CPU as 2 devices, ex/s | its ratio vs PyTorch / flax | share of matmul peak: seqjax, "
+                    "2 devices, flax | command |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for m, v in r["models"].items():
             e, q = v["examples_per_s"], v["ratios"]
             flax = f"{e['flax_nn_rnn']:.1f} | " if "flax_nn_rnn" in e else "— | "
@@ -478,8 +479,11 @@ def bench_section() -> list[str]:
                 pe = v["pytorch_earlier"]
                 torch_rate = (f"not run (earlier: {pe['examples_per_s']:.1f} at padded length(s) "
                               f"{', '.join(map(str, pe['padded_lengths']))}, {pe['date']})")
+            sh = v.get("share_of_matmul_peak", {})
+            share = (", ".join(f"{100 * sh[k]:.0f} %" if k in sh else "—"
+                               for k in ("seqjax", "seqjax_cpu_devices_2", "flax_nn_rnn")) if sh else "—")
             out.append(f"| {m} | {', '.join(map(str, v['padded_lengths']))} | {e['seqjax']:.1f} | {torch_rate} | "
-                       f"{flax}{vs_torch} | {vs_flax} | {cpu2} | `{v['command']}` |")
+                       f"{flax}{vs_torch} | {vs_flax} | {cpu2} | {share} | `{v['command']}` |")
         cnn_run = [r for _, r in load("imdb/cnn.json")]
         steady = cnn_run[0]["epoch_time_s"][1:] if cnn_run else []
         cnn_epochs = (f"its steady training epochs on the full data take {min(steady):.0f}–{max(steady):.0f} s "
@@ -493,7 +497,11 @@ def bench_section() -> list[str]:
                     "PyTorch ratios are large; the flax column is the real bar for them; between runs of the same code the flax ratios move "
                     "by up to a quarter. The 2-device column is "
                     "`seqjax --cpu-devices 2`: the engine's data-parallel step, one half-batch per core, "
-                    "gradients summed once per step; plain flax's step has no such mode. Each row's machine "
+                    "gradients summed once per step; plain flax's step has no such mode. The share of matmul peak "
+                    "(recurrent rows measured since it was added) divides the recurrence's matmul work as run, "
+                    "every padded step included (forward + backward, 3 × 2 T (F + H) G H a layer and direction), "
+                    "by the time and by the float32 matmul rate the benchmark measures in the same run "
+                    "(PyTorch's packed recurrences skip the padding, so they get no share). Each row's machine "
                     "and per-process rates are in `results/benchmarks/imdb.json`."
                     + (f" For the Kim CNN, {cnn_epochs}." if cnn_epochs else "")]
     for p, r in load("benchmarks/cnn_pool.json"):
