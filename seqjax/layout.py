@@ -10,9 +10,12 @@ results/benchmarks/), one training step at one shape (train samples/s):
 =================================  ==========================  ============================
 one step                           one device (XLA threads)    one device per core
 =================================  ==========================  ============================
-char-LSTM, [128, 40]               5,063                       7,294  (``charlm.py --cores 2``)
-IMDB lstm, 4 batches, T 152-1,464  300                         365    (``imdb.py --cpu-devices``)
-IMDB bilstm, 1 batch of T 184      38                          45
+char-LSTM, [128, 40]               5,247                       6,960  (``charlm.py --cores 2``)
+IMDB rnn, 4 batches, T 152-1,464   1,010                       1,089  (``imdb.py --cpu-devices``)
+IMDB lstm, the same batches        282                         393
+IMDB bilstm, the same batches      18.2                        18.4
+IMDB cnn, the same batches         689                         524
+IMDB fasttext, T 304-2,649         5,960                       4,260
 =================================  ==========================  ============================
 
 and steady epochs of ``seqjax imdb train`` (the second epoch of a run, seconds; every review
