@@ -171,6 +171,8 @@ def test_train_then_predict_round_trips_through_the_checkpoint(tmp_path, model):
     assert r.returncode == 0 and "positive" in r.stdout, r.stderr[-2000:]
     # the run folder, texts from arguments, standard input and a file, JSON lines, the best weights
     assert pred.which.endswith("best_params.msgpack")
+    last = imdb_task.Predictor(str(tmp_path / "run"), best=False)  # the last epoch's weights instead
+    assert last.step == res["history"][-1]["step"] and last.which.endswith(f"checkpoints step {last.step}")
     (tmp_path / "reviews.txt").write_text("awful boring\n\nzzzz qqqq\n")
     r = subprocess.run([sys.executable, "-m", "seqjax.cli", "imdb", "predict", "--run", str(tmp_path / "run"),
                         "great fun", "-", "--file", str(tmp_path / "reviews.txt"), "--json"],

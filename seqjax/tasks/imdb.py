@@ -278,12 +278,13 @@ class Predictor:
 
     The params are the run's best-validation ones (``RUN/best_params.msgpack``, the weights
     ``imdb train`` reports the test accuracy of) where the run has them, else the latest
-    checkpoint's (an imported run); ``which`` says which were loaded. For a run of several
+    checkpoint's (an imported run); ``best=False`` always loads the latest checkpoint's (the last
+    epoch's, for a finished run); ``which`` says which were loaded. For a run of several
     seeds, ``seed_index`` picks one seed's model (0-based), or with -1 (default) all of them as
     one :class:`Ensemble` (the mean of their probabilities).
     """
 
-    def __init__(self, checkpoint: str, seed_index: int = -1):
+    def __init__(self, checkpoint: str, seed_index: int = -1, best: bool = True):
         saved = load_run(checkpoint, "imdb")
         self.directory, self.step = saved.directory, saved.step
         self.cfg = configs.ImdbConfig(**saved.meta["config"])
@@ -292,9 +293,9 @@ class Predictor:
         self.model = build_model(self.cfg, len(self.vocab), saved.meta.get("arch"), classes=len(self.names))
         self.params = saved.restore(init_state(self.cfg, self.model, self.vocab)).params
         self.which = f"{self.directory} step {self.step}"
-        best = Path(self.directory).parent / "best_params.msgpack"
-        if best.is_file():
-            self.params, self.which = read_best(best, self.params), str(best)
+        best_file = Path(self.directory).parent / "best_params.msgpack"
+        if best and best_file.is_file():
+            self.params, self.which = read_best(best_file, self.params), str(best_file)
         self.seeds = seed_list(self.cfg) if self.cfg.seeds else []
         if self.seeds:
             if not -1 <= seed_index < len(self.seeds):
