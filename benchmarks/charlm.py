@@ -49,7 +49,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import torch  # noqa: E402
-from common import median_ms, timed_rounds, write  # noqa: E402
+from common import matmul_peak_gflops, timed_rounds, write  # noqa: E402
 
 from experiments.reference.models import CharPredictor  # noqa: E402
 from seqjax.nn.charlm import CharLM, lm_loss  # noqa: E402
@@ -82,8 +82,7 @@ def matmul_flops_per_sample(layers: int) -> int:
 def main():
     tune_allocator()
     torch.set_num_threads(args.cores)
-    a = jnp.ones((4096, 1024), jnp.float32)
-    peak = 2 * 4096 * 1024 * 1024 / median_ms(jax.jit(lambda a, b: a @ b), a, a[:1024] * 1e-3) / 1e6
+    peak = matmul_peak_gflops()
     rng = np.random.default_rng(0)
     x = rng.integers(0, V, (B, T)).astype(np.int32)
     y = rng.integers(0, V, B).astype(np.int32)

@@ -46,6 +46,16 @@ def median_ms(f, *args, rounds: int = 5, calls: int = 3) -> float:
     return statistics.median(out)
 
 
+def matmul_peak_gflops() -> float:
+    """This process's float32 matmul rate in GFLOP/s: one ``[4096, 1024] @ [1024, 1024]`` product
+    (the denominator of the benchmarks' share of matmul peak)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((4096, 1024), jnp.float32)
+    return 2 * 4096 * 1024 * 1024 / median_ms(jax.jit(lambda a, b: a @ b), a, a[:1024] * 1e-3) / 1e6
+
+
 def isolated_rounds(script: str, workers, repeats: int, argv: list[str]) -> dict:
     """Run ``script --worker W *argv`` for each worker ``W`` in its own process, back to back,
     ``repeats`` times over; each prints one JSON line last. Returns ``{W: [records]}``."""

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-from common import ROOT, isolated_rounds, median_ms, timed_rounds, write
+from common import ROOT, isolated_rounds, matmul_peak_gflops, timed_rounds, write
 
 from experiments.reference import models as ref
 from seqjax import configs
@@ -180,8 +180,7 @@ def main():
     wanted = {"seqjax", *args.frameworks.split(",")}
     if wanted - set(FRAMEWORKS):
         raise SystemExit(f"--frameworks: unknown {sorted(wanted - set(FRAMEWORKS))}; choose from {', '.join(FRAMEWORKS)}")
-    a = jnp.ones((4096, 1024), jnp.float32)  # this process's float32 matmul rate, as benchmarks/charlm.py
-    peak = 2 * 4096 * 1024 * 1024 / median_ms(jax.jit(lambda a, b: a @ b), a, a[:1024] * 1e-3) / 1e6
+    peak = matmul_peak_gflops()
     for name in args.models.split(","):  # each model's row replaces its old one as soon as it is measured
         fws = tuple(f for f in FRAMEWORKS if f in wanted and (f != "flax_nn_rnn" or name in ("rnn", "lstm", "bilstm")))
         fws += (CPU2,) if args.cpu_devices else ()

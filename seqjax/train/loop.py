@@ -57,13 +57,14 @@ def finalize(sums: dict) -> dict:
     """Metric sums (``float32[]`` each, with ``count``) -> host floats: mean ``loss``, ``count``
     and, where ``correct`` is summed, ``accuracy``; a summed ``confusion`` (``float32[C, C]``)
     comes back as ``int`` counts (a list of C lists)."""
-    s = {k: float(v) for k, v in jax.device_get(sums).items() if k != "confusion"}
+    got = jax.device_get(sums)
+    s = {k: float(v) for k, v in got.items() if k != "confusion"}
     n = max(s.get("count", 0.0), 1.0)
     out = {"loss": s["loss"] / n, "count": s.get("count", 0.0)}
     if "correct" in s:
         out["accuracy"] = s["correct"] / n
-    if "confusion" in sums:  # float32[C, C] weight sums -> int counts, rows the true class
-        out["confusion"] = np.rint(np.asarray(jax.device_get(sums["confusion"]))).astype(np.int64).tolist()
+    if "confusion" in got:  # float32[C, C] weight sums -> int counts, rows the true class
+        out["confusion"] = np.rint(np.asarray(got["confusion"])).astype(np.int64).tolist()
     return out
 
 
